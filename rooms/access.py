@@ -1,0 +1,35 @@
+"""Who may enter a room and who moderates it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from rooms.models import Room
+
+SESSION_KEY = "confab_room_access"
+
+
+def grant_access(session: SessionBase, room: Room) -> None:
+    """Remember in the session that this browser gave a private room's password."""
+    granted = set(session.get(SESSION_KEY, []))
+    granted.add(room.pk)
+    session[SESSION_KEY] = sorted(granted)
+
+
+def is_moderator(room: Room, user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(user.is_authenticated and (user.is_staff or room.owner_id == user.pk))  # type: ignore[attr-defined]
+
+
+def has_access(session: SessionBase, room: Room, user: AbstractBaseUser | AnonymousUser) -> bool:
+    """A public room is open to every signed-in user; a private one to its moderators and
+    to sessions that gave the password."""
+    if not user.is_authenticated:
+        return False
+    if not room.is_private or is_moderator(room, user):
+        return True
+    return room.pk in session.get(SESSION_KEY, [])

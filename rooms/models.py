@@ -1,0 +1,255 @@
+"""Rooms, chat, presence, bans and the moderation log.
+
+The rules that must hold whatever client talks to us live here and in services.py,
+and where a database can hold a rule (unique slugs, capacity bounds, chat length) it
+is a constraint, so a bug in a form or a consumer cannot break it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MIN_CAPACITY = 2
+# A mesh sends every stream to every other person: past a dozen people upload bandwidth
+# and CPU run out in ordinary browsers (docs/architecture.md).
+MAX_CAPACITY = 12
+CHAT_MAX_LENGTH = 2000
+
+
+class Profile(models.Model):
+    """What Confab keeps about a person beyond Django's user: the name shown in calls."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
+    )
+    display_name = models.CharField(_("display name"), max_length=60)
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+def display_name(user: models.Model) -> str:
+    """The name shown to others: the profile's, or the username for accounts made by hand."""
+    profile = getattr(user, "profile", None)
+    if profile is not None and profile.display_name:
+        return str(profile.display_name)
+    return str(user.get_username())  # type: ignore[attr-defined]
+
+
+class RoomQuerySet(models.QuerySet["Room"]):
+    def open(self) -> RoomQuerySet:
+        return self.filter(closed_at__isnull=True)
+
+
+class Room(models.Model):
+    class Kind(models.TextChoices):
+        VIDEO = "video", _("Video")
+        VOICE = "voice", _("Voice only")
+
+    name = models.CharField(_("name"), max_length=80)
+    slug = models.SlugField(_("slug"), max_length=64, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_rooms"
+    )
+    capacity = models.PositiveSmallIntegerField(_("capacity"), default=6)
+    kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices, default=Kind.VIDEO)
+    is_private = models.BooleanField(_("private"), default=False)
+    # A Django password hash (never the password itself); empty for public rooms.
+    password = models.CharField(_("password"), max_length=128, blank=True)
+    is_locked = models.BooleanField(_("locked"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_activity_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__gte=MIN_CAPACITY)
+                & Q(capacity__lte=MAX_CAPACITY),
+                name="room_capacity_in_range",
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="room_name_not_empty"),
+            models.CheckConstraint(
+                condition=Q(is_private=False) | ~Q(password=""),
+                name="private_room_has_password",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+    def set_password(self, raw_password: str) -> None:
+        self.password = make_password(raw_password)
+
+    def check_password(self, raw_password: str) -> bool:
+        return bool(self.password) and check_password(raw_password, self.password)
+
+
+class ChatMessageQuerySet(models.QuerySet["ChatMessage"]):
+    def visible(self) -> ChatMessageQuerySet:
+        return self.filter(hidden_at__isnull=True)
+
+
+class ChatMessage(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages"
+    )
+    # The author's display name when the message was sent, so history reads as it did.
+    author_name = models.CharField(max_length=60)
+    body = models.TextField(_("message"), max_length=CHAT_MAX_LENGTH)
+    sent_at = models.DateTimeField(default=timezone.now)
+    # Moderation hides, never deletes: the row stays as the audit trail.
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    hidden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = ChatMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["room", "id"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(GreaterThanOrEqual(Length("body"), 1))
+                & Q(LessThanOrEqual(Length("body"), CHAT_MAX_LENGTH)),
+                name="chat_body_length",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.body[:40]}"
+
+    def as_event(self) -> dict[str, object]:
+        """The `chat` message of docs/protocol.md, less the sender's peer id."""
+        return {
+            "id": self.pk,
+            "name": self.author_name,
+            "body": self.body,
+            "sent_at": self.sent_at.isoformat(),
+        }
+
+
+class Presence(models.Model):
+    """One live websocket connection in a room. Rows are the truth about who is in a room:
+    every worker counts seats and lists peers from here."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presences"
+    )
+    peer_id = models.CharField(max_length=32, unique=True)
+    channel_name = models.CharField(max_length=200)
+    name = models.CharField(max_length=60)
+    audio = models.BooleanField(default=True)
+    video = models.BooleanField(default=True)
+    screen = models.BooleanField(default=False)
+    is_moderator = models.BooleanField(default=False)
+    joined_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        verbose_name_plural = "presences"
+
+    def __str__(self) -> str:
+        return f"{self.name} in {self.room}"
+
+    def as_peer(self) -> dict[str, object]:
+        return {
+            "peer_id": self.peer_id,
+            "name": self.name,
+            "media": {"audio": self.audio, "video": self.video, "screen": self.screen},
+        }
+
+
+class RoomBanQuerySet(models.QuerySet["RoomBan"]):
+    def active(self, now: datetime | None = None) -> RoomBanQuerySet:
+        now = now or timezone.now()
+        return self.filter(lifted_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class RoomBan(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="bans")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_bans"
+    )
+    banned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = RoomBanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} banned from {self.room}"
+
+
+class ModerationAction(models.Model):
+    """The audit trail: every moderation act, whoever did it and from wherever."""
+
+    class Kind(models.TextChoices):
+        KICK = "kick", _("Kick")
+        BAN = "ban", _("Ban")
+        UNBAN = "unban", _("Lift ban")
+        MUTE = "mute", _("Mute request")
+        STOP_VIDEO = "stop_video", _("Stop-video request")
+        LOCK = "lock", _("Lock")
+        UNLOCK = "unlock", _("Unlock")
+        END = "end", _("End meeting")
+        HIDE_MESSAGE = "hide_message", _("Hide message")
+        PROMOTE = "promote", _("Make moderator")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderation_actions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    target_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    target_message = models.ForeignKey(
+        ChatMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=8, choices=[("call", "call"), ("admin", "admin")])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} in {self.room}"

@@ -1,0 +1,256 @@
+"""Small functions that carry out the rules about rooms.
+
+Views, the admin and the signaling consumer call these; none of them decide on their own
+who may join, how many fit or what a chat message may be. All of it is synchronous
+Django ORM code: async callers wrap it in database_sync_to_async.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from rooms import access, events
+from rooms.models import CHAT_MAX_LENGTH, ChatMessage, Presence, Room, display_name
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.base import SessionBase
+
+
+# --- Creating rooms -------------------------------------------------------------------
+
+
+def _slug_candidates(name: str) -> list[str]:
+    base = slugify(name)[:48].strip("-") or "room"
+    # Readable first ("team-standup"), then numbered ("team-standup-2"), and as a last
+    # resort random, so creation never fails on a crowded name.
+    return [base] + [f"{base}-{n}" for n in range(2, 20)] + [f"{base}-{secrets.token_hex(4)}"]
+
+
+def create_room(
+    *,
+    owner: AbstractBaseUser,
+    name: str,
+    capacity: int | None = None,
+    kind: str = Room.Kind.VIDEO,
+    is_private: bool = False,
+    password: str = "",
+) -> Room:
+    room = Room(
+        name=name,
+        owner=owner,
+        capacity=capacity or settings.ROOM_DEFAULT_CAPACITY,
+        kind=kind,
+        is_private=is_private,
+    )
+    if is_private:
+        room.set_password(password)
+    taken = set(
+        Room.objects.filter(slug__in=_slug_candidates(name)).values_list("slug", flat=True)
+    )
+    for slug in _slug_candidates(name):
+        if slug in taken:
+            continue
+        room.slug = slug
+        try:
+            # A savepoint, so losing a race for a slug leaves the outer transaction usable.
+            with transaction.atomic():
+                room.save()
+        except IntegrityError:
+            continue  # someone took this slug since we looked: try the next one
+        publish_lobby_room(room)
+        return room
+    raise IntegrityError("no free slug for this room name")
+
+
+def close_room(room: Room) -> None:
+    room.closed_at = timezone.now()
+    room.save(update_fields=["closed_at"])
+    publish_lobby_room(room)
+
+
+# --- Joining and leaving --------------------------------------------------------------
+
+
+class JoinRefused(Exception):  # noqa: N818 - a refusal, not a programming error
+    """The reasons a join can be refused; signaling maps each to a close code."""
+
+    NOT_SIGNED_IN = "not_signed_in"
+    NOT_FOUND = "not_found"
+    BANNED = "banned"
+    NO_ACCESS = "no_access"
+    LOCKED = "locked"
+    FULL = "full"
+
+    def __init__(self, reason: str, room: Room | None = None, occupancy: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.room = room
+        self.occupancy = occupancy
+
+
+@dataclass
+class Joined:
+    room: Room
+    presence: Presence
+    peers: list[Presence]
+    history: list[ChatMessage] = field(default_factory=list)
+
+
+def new_peer_id() -> str:
+    # Random and per connection: never a channel name or a database id, so a client
+    # learns nothing it could use to address another room or worker.
+    return secrets.token_urlsafe(12)
+
+
+def open_room_id(slug: str) -> int | None:
+    return Room.objects.open().filter(slug=slug).values_list("pk", flat=True).first()
+
+
+def join_room(
+    *,
+    slug: str,
+    user: AbstractBaseUser | AnonymousUser,
+    session: SessionBase,
+    channel_name: str,
+    audio: bool = True,
+    video: bool = True,
+) -> Joined:
+    """Admit a connection to a room or raise JoinRefused.
+
+    The seat count and the new presence row are one transaction with the room row locked
+    (PostgreSQL: SELECT ... FOR UPDATE; SQLite: the transaction is IMMEDIATE, see settings),
+    so concurrent joins on any number of workers never exceed the capacity.
+    """
+    if not user.is_authenticated:
+        raise JoinRefused(JoinRefused.NOT_SIGNED_IN)
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(slug=slug).first()
+        if room is None or not room.is_open:
+            raise JoinRefused(JoinRefused.NOT_FOUND, room)
+        moderator = access.is_moderator(room, user)
+        if room.bans.active().filter(user=user).exists():  # type: ignore[attr-defined]
+            raise JoinRefused(JoinRefused.BANNED, room)
+        if not access.has_access(session, room, user):
+            raise JoinRefused(JoinRefused.NO_ACCESS, room)
+        if room.is_locked and not moderator:
+            raise JoinRefused(JoinRefused.LOCKED, room)
+        peers = list(room.presences.all())  # type: ignore[attr-defined]
+        if len(peers) >= room.capacity:
+            raise JoinRefused(JoinRefused.FULL, room, occupancy=len(peers))
+        is_voice = room.kind == Room.Kind.VOICE
+        presence = Presence.objects.create(
+            room=room,
+            user=user,
+            peer_id=new_peer_id(),
+            channel_name=channel_name,
+            name=display_name(user),  # type: ignore[arg-type]
+            audio=audio,
+            video=video and not is_voice,
+            is_moderator=moderator,
+        )
+        room.last_activity_at = timezone.now()
+        room.save(update_fields=["last_activity_at"])
+    history = chat_history(room)
+    publish_lobby_room(room)
+    return Joined(room=room, presence=presence, peers=peers, history=history)
+
+
+def leave_room(peer_id: str) -> Presence | None:
+    """Remove a connection's seat. Returns the removed row, or None if it was gone already
+    (kicked, swept): leaving twice is harmless."""
+    presence = Presence.objects.select_related("room").filter(peer_id=peer_id).first()
+    if presence is None:
+        return None
+    deleted, _ = Presence.objects.filter(pk=presence.pk).delete()
+    if not deleted:
+        return None
+    publish_lobby_room(presence.room)
+    return presence
+
+
+def touch_presence(peer_id: str) -> bool:
+    """Heartbeat: refresh last_seen. False if the row is gone (the seat was swept)."""
+    return Presence.objects.filter(peer_id=peer_id).update(last_seen=timezone.now()) > 0
+
+
+def set_media(peer_id: str, *, audio: bool, video: bool, screen: bool) -> None:
+    Presence.objects.filter(peer_id=peer_id).update(audio=audio, video=video, screen=screen)
+
+
+def stale_presences(now: Any = None) -> list[Presence]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PRESENCE_TIMEOUT)
+    return list(Presence.objects.select_related("room").filter(last_seen__lt=cutoff))
+
+
+# --- Chat -----------------------------------------------------------------------------
+
+
+class ChatRejected(ValueError):
+    pass
+
+
+def post_chat(*, room_id: int, user: AbstractBaseUser, author_name: str, body: str) -> ChatMessage:
+    """Store a chat message. It is broadcast only after this returns, so every message
+    anyone saw is in the database."""
+    body = body.strip()
+    if not body:
+        raise ChatRejected("empty")
+    if len(body) > CHAT_MAX_LENGTH:
+        raise ChatRejected("too long")
+    message = ChatMessage.objects.create(
+        room_id=room_id, author=user, author_name=author_name, body=body
+    )
+    Room.objects.filter(pk=room_id).update(last_activity_at=message.sent_at)
+    return message
+
+
+def chat_history(room: Room, *, before: int | None = None, limit: int | None = None) -> list[ChatMessage]:
+    """The last `limit` visible messages (before a message id, for older pages), oldest first."""
+    limit = limit or settings.CHAT_HISTORY_SIZE
+    messages = ChatMessage.objects.visible().filter(room=room)
+    if before is not None:
+        messages = messages.filter(id__lt=before)
+    return list(reversed(messages.order_by("-id")[:limit]))
+
+
+# --- The lobby ------------------------------------------------------------------------
+
+
+def room_summary(room: Room) -> dict[str, Any]:
+    """What the lobby shows of a room, for the page and for live updates alike."""
+    # .all() so that lobby_rooms' prefetch serves it (Presence is ordered by joined_at).
+    names = [presence.name for presence in room.presences.all()]  # type: ignore[attr-defined]
+    return {
+        "slug": room.slug,
+        "name": room.name,
+        "url": f"/rooms/{room.slug}/",
+        "kind": room.kind,
+        "is_private": room.is_private,
+        "is_locked": room.is_locked,
+        "is_open": room.is_open,
+        "capacity": room.capacity,
+        "occupancy": len(names),
+        "names": names,
+        "last_activity_at": room.last_activity_at.isoformat(),
+    }
+
+
+def lobby_rooms() -> list[dict[str, Any]]:
+    rooms = Room.objects.open().prefetch_related("presences").order_by("-last_activity_at")
+    return [room_summary(room) for room in rooms]
+
+
+def publish_lobby_room(room: Room) -> None:
+    """Tell every lobby page that a room changed (created, someone came or went, closed)."""
+    events.publish(events.LOBBY_GROUP, {"type": "lobby.room", "room": room_summary(room)})

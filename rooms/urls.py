@@ -1,0 +1,10 @@
+from django.urls import path
+
+from rooms import views
+
+urlpatterns = [
+    path("", views.lobby, name="lobby"),
+    path("rooms/new/", views.room_create, name="room-create"),
+    path("rooms/<slug:slug>/", views.room_detail, name="room"),
+    path("rooms/<slug:slug>/messages", views.room_messages, name="room-messages"),
+]

@@ -1,0 +1,102 @@
+"""Thin views: the rules they rely on are in services.py and access.py."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from rooms import access, services
+from rooms.forms import RoomForm, RoomPasswordForm, SignUpForm
+from rooms.models import Room, display_name
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("lobby")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        messages.success(request, _("Welcome to Confab, %(name)s.") % {"name": display_name(user)})
+        return redirect(request.GET.get("next") or "lobby")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_GET
+def lobby(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "rooms/lobby.html",
+        {"form": RoomForm(initial={"capacity": settings.ROOM_DEFAULT_CAPACITY}), "rooms": services.lobby_rooms()},
+    )
+
+
+@login_required
+@require_POST
+def room_create(request: HttpRequest) -> HttpResponse:
+    form = RoomForm(request.POST)
+    if not form.is_valid():
+        return render(
+            request,
+            "rooms/lobby.html",
+            {"form": form, "rooms": services.lobby_rooms()},
+            status=400,
+        )
+    room = services.create_room(owner=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+    return redirect("room", slug=room.slug)
+
+
+def _open_room(slug: str) -> Room:
+    room = Room.objects.open().filter(slug=slug).first()
+    if room is None:
+        raise Http404(_("There is no open room at this address."))
+    return room
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    room = _open_room(slug)
+    if not access.has_access(request.session, room, request.user):
+        form = RoomPasswordForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if room.check_password(form.cleaned_data["password"]):
+                access.grant_access(request.session, room)
+                return redirect("room", slug=room.slug)
+            form.add_error("password", _("That password is not right."))
+        return render(request, "rooms/room_password.html", {"room": room, "form": form})
+    config = {
+        "slug": room.slug,
+        "name": room.name,
+        "kind": room.kind,
+        "capacity": room.capacity,
+        "ws_path": f"/ws/rooms/{room.slug}/",
+        "messages_url": f"/rooms/{room.slug}/messages",
+        "lobby_url": "/",
+        "me": display_name(request.user),  # type: ignore[arg-type]
+        "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
+    }
+    return render(request, "rooms/room.html", {"room": room, "config": config})
+
+
+@login_required
+@require_GET
+def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
+    """Older chat pages for the call page: `?before=<id>`, members of the room only."""
+    room = _open_room(slug)
+    if not access.has_access(request.session, room, request.user):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    before_raw = request.GET.get("before")
+    try:
+        before = int(before_raw) if before_raw else None
+    except ValueError:
+        return JsonResponse({"error": "bad_request", "message": "before must be a message id"}, status=400)
+    history = services.chat_history(room, before=before)
+    return JsonResponse({"messages": [m.as_event() for m in history], "has_more": len(history) == settings.CHAT_HISTORY_SIZE})

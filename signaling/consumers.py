@@ -1,0 +1,265 @@
+"""The call's websocket: admission, relay, chat and presence (docs/protocol.md).
+
+Shape of a connection's life:
+- connect: join the room group, ask rooms.services to admit us (one transaction), send
+  `welcome` or close with the refusal's code;
+- receive: every client frame goes through protocol.parse, then the one dispatch table;
+- channel-layer events (`peer.joined`, `signal.relay`, `chat.message`, ...) become
+  protocol messages for this client;
+- disconnect: give the seat back and tell the room.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from rooms import services
+from rooms.events import room_group
+from rooms.models import Room
+from rooms.services import JoinRefused
+from signaling import protocol
+from signaling.ice import ice_servers
+from signaling.protocol import Message, ProtocolError
+
+logger = logging.getLogger(__name__)
+
+# Join refusals -> (close code, close reason). The page words each code itself.
+REFUSALS = {
+    JoinRefused.NOT_SIGNED_IN: (protocol.CLOSE_NOT_SIGNED_IN, "not signed in"),
+    JoinRefused.NOT_FOUND: (protocol.CLOSE_NOT_FOUND, "no such room"),
+    JoinRefused.BANNED: (protocol.CLOSE_FORBIDDEN, "you are banned from this room"),
+    JoinRefused.NO_ACCESS: (protocol.CLOSE_FORBIDDEN, "private room: password required"),
+    JoinRefused.LOCKED: (protocol.CLOSE_FORBIDDEN, "room is locked"),
+    JoinRefused.FULL: (protocol.CLOSE_FULL, "room is full"),
+}
+
+BAD_MESSAGE_LIMIT = 20  # bad messages per minute before the socket is closed with 4400
+
+
+class RoomConsumer(AsyncWebsocketConsumer):
+    peer_id: str | None = None
+    name: str = ""
+    room_id: int = 0
+    group: str = ""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels 4.2+ closes old database connections (a thread hop) before every
+        # message. Most of ours are relays that never touch the database, and every
+        # database access here goes through database_sync_to_async, which does that
+        # clean-up itself, so we skip it (measured in docs/performance.md).
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # --- Connection life ---------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self.peers: dict[str, str] = {}  # peer_id -> channel name, this room only
+        self.bad_messages: list[float] = []
+        self.last_touch = time.monotonic()
+        self.leave_reason = "disconnected"
+        slug = self.scope["url_route"]["kwargs"]["slug"]
+        # Accept first: a refusal must reach the browser as a close code it can explain.
+        await self.accept()
+        # Listen to the room before taking the seat, so that nobody admitted after us can
+        # announce themselves before we hear it. Their events wait until connect returns;
+        # peer_joined then skips those already listed in our welcome.
+        room_id = await database_sync_to_async(services.open_room_id)(slug)
+        if room_id is None:
+            await self.close(*REFUSALS[JoinRefused.NOT_FOUND])
+            return
+        self.room_id, self.group = room_id, room_group(room_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            joined = await database_sync_to_async(services.join_room)(
+                slug=slug,
+                user=self.scope["user"],
+                session=self.scope["session"],
+                channel_name=self.channel_name,
+            )
+        except JoinRefused as refused:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+            code, reason = REFUSALS[refused.reason]
+            if refused.reason == JoinRefused.FULL and refused.room is not None:
+                reason = f"room is full ({refused.occupancy} of {refused.room.capacity})"
+            await self.close(code=code, reason=reason)
+            return
+        room, me = joined.room, joined.presence
+        self.peer_id, self.name = me.peer_id, me.name
+        self.peers = {peer.peer_id: peer.channel_name for peer in joined.peers}
+        await self.send_message(
+            {
+                "type": "welcome",
+                "self": {"peer_id": me.peer_id, "name": me.name, "is_moderator": me.is_moderator},
+                "peers": [peer.as_peer() for peer in joined.peers],
+                "room": self.room_info(room),
+                "ice_servers": ice_servers(me.peer_id),
+                "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
+                "history": [{**m.as_event(), "from": None} for m in joined.history],
+                "heartbeat": settings.HEARTBEAT_INTERVAL,
+            }
+        )
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": "peer.joined", "peer": me.as_peer(), "channel": self.channel_name},
+        )
+
+    @staticmethod
+    def room_info(room: Room) -> dict[str, Any]:
+        return {
+            "slug": room.slug,
+            "name": room.name,
+            "kind": room.kind,
+            "capacity": room.capacity,
+            "locked": room.is_locked,
+        }
+
+    async def disconnect(self, code: int) -> None:
+        await self.give_up_seat(self.leave_reason)
+
+    async def give_up_seat(self, reason: str) -> None:
+        """Leave the room once, whichever of leave, disconnect or a kick comes first."""
+        if self.peer_id is None:
+            return
+        peer_id, self.peer_id = self.peer_id, None
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        removed = await database_sync_to_async(services.leave_room)(peer_id)
+        # If the row was already gone, whoever removed it (a moderator, the sweeper)
+        # told the room.
+        if removed is not None:
+            await self.channel_layer.group_send(
+                self.group, {"type": "peer.left", "peer_id": peer_id, "reason": reason}
+            )
+
+    # --- Client messages: one dispatch point ----------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.peer_id is None:
+            return  # refused or leaving: nothing a client says now means anything
+        try:
+            message = protocol.parse(text_data, bytes_data)
+            await self.HANDLERS[message.type](self, message)
+        except ProtocolError as problem:
+            await self.send_message(problem.as_message())
+            if problem.code == protocol.BAD_MESSAGE:
+                await self.count_bad_message()
+
+    async def count_bad_message(self) -> None:
+        now = time.monotonic()
+        self.bad_messages = [t for t in self.bad_messages if now - t < 60] + [now]
+        if len(self.bad_messages) >= BAD_MESSAGE_LIMIT:
+            await self.give_up_seat("disconnected")
+            await self.close(code=protocol.CLOSE_ABUSE, reason="too many invalid messages")
+
+    async def on_relay(self, message: Message) -> None:
+        # The hot path: no database, no group. `to` must be a peer of this room.
+        to = message.fields["to"]
+        channel = self.peers.get(to)
+        if channel is None:
+            raise ProtocolError(protocol.UNKNOWN_PEER, "no such peer in this room", message.type)
+        payload = message.fields.get("sdp") if message.type != "candidate" else None
+        await self.channel_layer.send(
+            channel,
+            {
+                "type": "signal.relay",
+                "kind": message.type,
+                "room": self.room_id,
+                "from": self.peer_id,
+                "from_channel": self.channel_name,
+                "sdp": payload,
+                "candidate": message.fields.get("candidate"),
+            },
+        )
+
+    async def on_chat(self, message: Message) -> None:
+        try:
+            stored = await database_sync_to_async(services.post_chat)(
+                room_id=self.room_id,
+                user=self.scope["user"],
+                author_name=self.name,
+                body=message.fields["body"],
+            )
+        except services.ChatRejected as rejected:
+            raise ProtocolError(protocol.BAD_MESSAGE, f"chat {rejected}", "chat") from None
+        except Exception:
+            logger.exception("chat message could not be stored")
+            raise ProtocolError(
+                protocol.SERVER_ERROR, "the message could not be stored; send it again", "chat"
+            ) from None
+        await self.channel_layer.group_send(
+            self.group,
+            {"type": "chat.message", "message": {**stored.as_event(), "from": self.peer_id}},
+        )
+
+    async def on_media(self, message: Message) -> None:
+        await database_sync_to_async(services.set_media)(self.peer_id, **message.fields)
+        await self.channel_layer.group_send(
+            self.group, {"type": "peer.media", "from": self.peer_id, **message.fields}
+        )
+
+    async def on_ping(self, message: Message) -> None:
+        await self.send_message({"type": "pong"})
+        now = time.monotonic()
+        if now - self.last_touch >= settings.PRESENCE_TOUCH_INTERVAL:
+            self.last_touch = now
+            await database_sync_to_async(services.touch_presence)(self.peer_id)
+
+    async def on_leave(self, message: Message) -> None:
+        await self.give_up_seat("left")
+        await self.close(code=protocol.CLOSE_LEFT)
+
+    HANDLERS: dict[str, Callable[[RoomConsumer, Message], Awaitable[None]]] = {
+        "offer": on_relay,
+        "answer": on_relay,
+        "candidate": on_relay,
+        "chat": on_chat,
+        "media": on_media,
+        "ping": on_ping,
+        "leave": on_leave,
+    }
+
+    # --- Channel-layer events -> protocol messages ---------------------------------------
+
+    async def peer_joined(self, event: dict[str, Any]) -> None:
+        peer = event["peer"]
+        if peer["peer_id"] == self.peer_id or peer["peer_id"] in self.peers:
+            return  # ourselves, or already listed in our welcome
+        self.peers[peer["peer_id"]] = event["channel"]
+        await self.send_message({"type": "peer-joined", "peer": peer})
+
+    async def peer_left(self, event: dict[str, Any]) -> None:
+        if self.peers.pop(event["peer_id"], None) is not None:
+            await self.send_message(
+                {"type": "peer-left", "peer_id": event["peer_id"], "reason": event["reason"]}
+            )
+
+    async def signal_relay(self, event: dict[str, Any]) -> None:
+        if self.peer_id is None or event["room"] != self.room_id:
+            return
+        # Learn the sender's route from its own message: a lost peer.joined must not
+        # leave two people unable to answer each other.
+        self.peers.setdefault(event["from"], event["from_channel"])
+        out: dict[str, Any] = {"type": event["kind"], "from": event["from"]}
+        if event["kind"] == "candidate":
+            out["candidate"] = event["candidate"]
+        else:
+            out["sdp"] = event["sdp"]
+        await self.send_message(out)
+
+    async def chat_message(self, event: dict[str, Any]) -> None:
+        await self.send_message({"type": "chat", **event["message"]})
+
+    async def peer_media(self, event: dict[str, Any]) -> None:
+        if event["from"] != self.peer_id:
+            await self.send_message({"type": "media", **{k: v for k, v in event.items() if k != "type"}})
+
+    async def send_message(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=protocol.encode(message))
