@@ -33,7 +33,7 @@ if not SECRET_KEY:
             "(for example: python -c 'import secrets; print(secrets.token_urlsafe(50))'). "
             "Only DEBUG=1 runs fall back to a development key."
         )
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -178,4 +178,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
-

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
     from django.contrib.sessions.backends.base import SessionBase
 
     from rooms.models import Room
@@ -21,11 +20,11 @@ def grant_access(session: SessionBase, room: Room) -> None:
     session[SESSION_KEY] = sorted(granted)
 
 
-def is_moderator(room: Room, user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and (user.is_staff or room.owner_id == user.pk))  # type: ignore[attr-defined]
+def is_moderator(room: Room, user: User | AnonymousUser) -> bool:
+    return bool(user.is_authenticated and (user.is_staff or room.owner_id == user.pk))
 
 
-def has_access(session: SessionBase, room: Room, user: AbstractBaseUser | AnonymousUser) -> bool:
+def has_access(session: SessionBase, room: Room, user: User | AnonymousUser) -> bool:
     """A public room is open to every signed-in user; a private one to its moderators and
     to sessions that gave the password."""
     if not user.is_authenticated:

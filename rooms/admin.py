@@ -12,14 +12,24 @@ class ProfileAdmin(admin.ModelAdmin[Profile]):
 class PresenceInline(admin.TabularInline[Presence, Room]):
     model = Presence
     fields = ["name", "user", "peer_id", "joined_at", "last_seen"]
-    readonly_fields = fields
+    readonly_fields = ["name", "user", "peer_id", "joined_at", "last_seen"]
     extra = 0
     can_delete = False
 
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin[Room]):
-    list_display = ["name", "slug", "owner", "kind", "capacity", "is_private", "is_locked", "created_at", "closed_at"]
+    list_display = [
+        "name",
+        "slug",
+        "owner",
+        "kind",
+        "capacity",
+        "is_private",
+        "is_locked",
+        "created_at",
+        "closed_at",
+    ]
     list_filter = ["kind", "is_private", "is_locked", ("closed_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "slug", "owner__username"]
     readonly_fields = ["slug", "password", "created_at", "last_activity_at"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.forms import UserCreationForm, UsernameField
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
@@ -17,9 +17,10 @@ class SignUpForm(UserCreationForm[User]):
         help_text=_("Shown to others in calls and chat."),
     )
 
-    class Meta(UserCreationForm.Meta):
+    class Meta:
         model = User
         fields = ("username", "display_name")
+        field_classes = {"username": UsernameField}
 
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=commit)

@@ -8,6 +8,7 @@ is a constraint, so a bug in a form or a consumer cannot break it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -17,6 +18,9 @@ from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MIN_CAPACITY = 2
 # A mesh sends every stream to every other person: past a dozen people upload bandwidth
@@ -37,12 +41,12 @@ class Profile(models.Model):
         return self.display_name
 
 
-def display_name(user: models.Model) -> str:
+def display_name(user: User) -> str:
     """The name shown to others: the profile's, or the username for accounts made by hand."""
     profile = getattr(user, "profile", None)
     if profile is not None and profile.display_name:
         return str(profile.display_name)
-    return str(user.get_username())  # type: ignore[attr-defined]
+    return user.get_username()
 
 
 class RoomQuerySet(models.QuerySet["Room"]):
@@ -76,8 +80,7 @@ class Room(models.Model):
         ordering = ["-last_activity_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(capacity__gte=MIN_CAPACITY)
-                & Q(capacity__lte=MAX_CAPACITY),
+                condition=Q(capacity__gte=MIN_CAPACITY) & Q(capacity__lte=MAX_CAPACITY),
                 name="room_capacity_in_range",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="room_name_not_empty"),

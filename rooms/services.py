@@ -21,8 +21,7 @@ from rooms import access, events
 from rooms.models import CHAT_MAX_LENGTH, ChatMessage, Presence, Room, display_name
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
-    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.auth.models import AnonymousUser, User
     from django.contrib.sessions.backends.base import SessionBase
 
 
@@ -38,7 +37,7 @@ def _slug_candidates(name: str) -> list[str]:
 
 def create_room(
     *,
-    owner: AbstractBaseUser,
+    owner: User,
     name: str,
     capacity: int | None = None,
     kind: str = Room.Kind.VIDEO,
@@ -54,9 +53,7 @@ def create_room(
     )
     if is_private:
         room.set_password(password)
-    taken = set(
-        Room.objects.filter(slug__in=_slug_candidates(name)).values_list("slug", flat=True)
-    )
+    taken = set(Room.objects.filter(slug__in=_slug_candidates(name)).values_list("slug", flat=True))
     for slug in _slug_candidates(name):
         if slug in taken:
             continue
@@ -119,7 +116,7 @@ def open_room_id(slug: str) -> int | None:
 def join_room(
     *,
     slug: str,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     session: SessionBase,
     channel_name: str,
     audio: bool = True,
@@ -138,13 +135,13 @@ def join_room(
         if room is None or not room.is_open:
             raise JoinRefused(JoinRefused.NOT_FOUND, room)
         moderator = access.is_moderator(room, user)
-        if room.bans.active().filter(user=user).exists():  # type: ignore[attr-defined]
+        if room.bans.active().filter(user=user).exists():
             raise JoinRefused(JoinRefused.BANNED, room)
         if not access.has_access(session, room, user):
             raise JoinRefused(JoinRefused.NO_ACCESS, room)
         if room.is_locked and not moderator:
             raise JoinRefused(JoinRefused.LOCKED, room)
-        peers = list(room.presences.all())  # type: ignore[attr-defined]
+        peers = list(room.presences.all())
         if len(peers) >= room.capacity:
             raise JoinRefused(JoinRefused.FULL, room, occupancy=len(peers))
         is_voice = room.kind == Room.Kind.VOICE
@@ -153,7 +150,7 @@ def join_room(
             user=user,
             peer_id=new_peer_id(),
             channel_name=channel_name,
-            name=display_name(user),  # type: ignore[arg-type]
+            name=display_name(user),
             audio=audio,
             video=video and not is_voice,
             is_moderator=moderator,
@@ -196,11 +193,11 @@ def stale_presences(now: Any = None) -> list[Presence]:
 # --- Chat -----------------------------------------------------------------------------
 
 
-class ChatRejected(ValueError):
+class ChatRejected(ValueError):  # noqa: N818 - a refusal, not a programming error
     pass
 
 
-def post_chat(*, room_id: int, user: AbstractBaseUser, author_name: str, body: str) -> ChatMessage:
+def post_chat(*, room_id: int, user: User, author_name: str, body: str) -> ChatMessage:
     """Store a chat message. It is broadcast only after this returns, so every message
     anyone saw is in the database."""
     body = body.strip()
@@ -215,7 +212,9 @@ def post_chat(*, room_id: int, user: AbstractBaseUser, author_name: str, body: s
     return message
 
 
-def chat_history(room: Room, *, before: int | None = None, limit: int | None = None) -> list[ChatMessage]:
+def chat_history(
+    room: Room, *, before: int | None = None, limit: int | None = None
+) -> list[ChatMessage]:
     """The last `limit` visible messages (before a message id, for older pages), oldest first."""
     limit = limit or settings.CHAT_HISTORY_SIZE
     messages = ChatMessage.objects.visible().filter(room=room)
@@ -230,7 +229,7 @@ def chat_history(room: Room, *, before: int | None = None, limit: int | None = N
 def room_summary(room: Room) -> dict[str, Any]:
     """What the lobby shows of a room, for the page and for live updates alike."""
     # .all() so that lobby_rooms' prefetch serves it (Presence is ordered by joined_at).
-    names = [presence.name for presence in room.presences.all()]  # type: ignore[attr-defined]
+    names = [presence.name for presence in room.presences.all()]
     return {
         "slug": room.slug,
         "name": room.name,

@@ -34,7 +34,10 @@ def lobby(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "rooms/lobby.html",
-        {"form": RoomForm(initial={"capacity": settings.ROOM_DEFAULT_CAPACITY}), "rooms": services.lobby_rooms()},
+        {
+            "form": RoomForm(initial={"capacity": settings.ROOM_DEFAULT_CAPACITY}),
+            "rooms": services.lobby_rooms(),
+        },
     )
 
 
@@ -97,6 +100,13 @@ def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
     try:
         before = int(before_raw) if before_raw else None
     except ValueError:
-        return JsonResponse({"error": "bad_request", "message": "before must be a message id"}, status=400)
+        return JsonResponse(
+            {"error": "bad_request", "message": "before must be a message id"}, status=400
+        )
     history = services.chat_history(room, before=before)
-    return JsonResponse({"messages": [m.as_event() for m in history], "has_more": len(history) == settings.CHAT_HISTORY_SIZE})
+    return JsonResponse(
+        {
+            "messages": [m.as_event() for m in history],
+            "has_more": len(history) == settings.CHAT_HISTORY_SIZE,
+        }
+    )

@@ -259,7 +259,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def peer_media(self, event: dict[str, Any]) -> None:
         if event["from"] != self.peer_id:
-            await self.send_message({"type": "media", **{k: v for k, v in event.items() if k != "type"}})
+            await self.send_message(
+                {"type": "media", **{k: v for k, v in event.items() if k != "type"}}
+            )
 
     async def send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(message))

@@ -13,4 +13,6 @@ def log_startup_warnings() -> None:
             "NATs or firewalls may fail. See docs/deployment.md."
         )
     if not settings.REDIS_URL:
-        logger.info("In-memory channel layer: run one server process only (set REDIS_URL for more).")
+        logger.info(
+            "In-memory channel layer: run one server process only (set REDIS_URL for more)."
+        )

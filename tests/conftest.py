@@ -92,7 +92,11 @@ class Peer:
     async def receive(self, timeout: float = 2) -> dict[str, Any]:
         output = await self.ws.receive_output(timeout)
         if output["type"] == "websocket.close":
-            return {"type": "__closed__", "code": output.get("code"), "reason": output.get("reason")}
+            return {
+                "type": "__closed__",
+                "code": output.get("code"),
+                "reason": output.get("reason"),
+            }
         assert output["type"] == "websocket.send", output
         return dict(json.loads(output["text"]))
 
@@ -126,7 +130,9 @@ async def join() -> AsyncIterator[Callable[..., Any]]:
     """join(user, room) -> Peer that has received its welcome (or its close)."""
     opened: list[Peer] = []
 
-    async def _join(user: User | None, room: Room, *, expect_welcome: bool = True, **kw: Any) -> Peer:
+    async def _join(
+        user: User | None, room: Room, *, expect_welcome: bool = True, **kw: Any
+    ) -> Peer:
         communicator = await open_socket(user, f"/ws/rooms/{room.slug}/", **kw)
         connected, _ = await communicator.connect()
         assert connected

@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,125 +17,324 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ChatMessage',
+            name="ChatMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('author_name', models.CharField(max_length=60)),
-                ('body', models.TextField(max_length=2000, verbose_name='message')),
-                ('sent_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('hidden_at', models.DateTimeField(blank=True, null=True)),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chat_messages', to=settings.AUTH_USER_MODEL)),
-                ('hidden_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("author_name", models.CharField(max_length=60)),
+                ("body", models.TextField(max_length=2000, verbose_name="message")),
+                ("sent_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("hidden_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chat_messages",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "hidden_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Profile',
+            name="Profile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('display_name', models.CharField(max_length=60, verbose_name='display name')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=60, verbose_name="display name")),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Room',
+            name="Room",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80, verbose_name='name')),
-                ('slug', models.SlugField(editable=False, max_length=64, unique=True, verbose_name='slug')),
-                ('capacity', models.PositiveSmallIntegerField(default=6, verbose_name='capacity')),
-                ('kind', models.CharField(choices=[('video', 'Video'), ('voice', 'Voice only')], default='video', max_length=5, verbose_name='kind')),
-                ('is_private', models.BooleanField(default=False, verbose_name='private')),
-                ('password', models.CharField(blank=True, max_length=128, verbose_name='password')),
-                ('is_locked', models.BooleanField(default=False, verbose_name='locked')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='created')),
-                ('last_activity_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='last activity')),
-                ('closed_at', models.DateTimeField(blank=True, null=True, verbose_name='closed')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='owned_rooms', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=80, verbose_name="name")),
+                (
+                    "slug",
+                    models.SlugField(
+                        editable=False, max_length=64, unique=True, verbose_name="slug"
+                    ),
+                ),
+                ("capacity", models.PositiveSmallIntegerField(default=6, verbose_name="capacity")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("video", "Video"), ("voice", "Voice only")],
+                        default="video",
+                        max_length=5,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("is_private", models.BooleanField(default=False, verbose_name="private")),
+                ("password", models.CharField(blank=True, max_length=128, verbose_name="password")),
+                ("is_locked", models.BooleanField(default=False, verbose_name="locked")),
+                (
+                    "created_at",
+                    models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
+                ),
+                (
+                    "last_activity_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="last activity"
+                    ),
+                ),
+                ("closed_at", models.DateTimeField(blank=True, null=True, verbose_name="closed")),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="owned_rooms",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-last_activity_at'],
+                "ordering": ["-last_activity_at"],
             },
         ),
         migrations.CreateModel(
-            name='Presence',
+            name="Presence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('peer_id', models.CharField(max_length=32, unique=True)),
-                ('channel_name', models.CharField(max_length=200)),
-                ('name', models.CharField(max_length=60)),
-                ('audio', models.BooleanField(default=True)),
-                ('video', models.BooleanField(default=True)),
-                ('screen', models.BooleanField(default=False)),
-                ('is_moderator', models.BooleanField(default=False)),
-                ('joined_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_seen', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='presences', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='presences', to='rooms.room')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("peer_id", models.CharField(max_length=32, unique=True)),
+                ("channel_name", models.CharField(max_length=200)),
+                ("name", models.CharField(max_length=60)),
+                ("audio", models.BooleanField(default=True)),
+                ("video", models.BooleanField(default=True)),
+                ("screen", models.BooleanField(default=False)),
+                ("is_moderator", models.BooleanField(default=False)),
+                ("joined_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "last_seen",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="presences",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="presences",
+                        to="rooms.room",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'presences',
-                'ordering': ['joined_at', 'id'],
+                "verbose_name_plural": "presences",
+                "ordering": ["joined_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ModerationAction',
+            name="ModerationAction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('kick', 'Kick'), ('ban', 'Ban'), ('unban', 'Lift ban'), ('mute', 'Mute request'), ('stop_video', 'Stop-video request'), ('lock', 'Lock'), ('unlock', 'Unlock'), ('end', 'End meeting'), ('hide_message', 'Hide message'), ('promote', 'Make moderator')], max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('source', models.CharField(choices=[('call', 'call'), ('admin', 'admin')], max_length=8)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('target_message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='rooms.chatmessage')),
-                ('target_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='moderation_actions', to='rooms.room')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("kick", "Kick"),
+                            ("ban", "Ban"),
+                            ("unban", "Lift ban"),
+                            ("mute", "Mute request"),
+                            ("stop_video", "Stop-video request"),
+                            ("lock", "Lock"),
+                            ("unlock", "Unlock"),
+                            ("end", "End meeting"),
+                            ("hide_message", "Hide message"),
+                            ("promote", "Make moderator"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                (
+                    "source",
+                    models.CharField(choices=[("call", "call"), ("admin", "admin")], max_length=8),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "target_message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="rooms.chatmessage",
+                    ),
+                ),
+                (
+                    "target_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="moderation_actions",
+                        to="rooms.room",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddField(
-            model_name='chatmessage',
-            name='room',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='rooms.room'),
+            model_name="chatmessage",
+            name="room",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="messages",
+                to="rooms.room",
+            ),
         ),
         migrations.CreateModel(
-            name='RoomBan',
+            name="RoomBan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('lifted_at', models.DateTimeField(blank=True, null=True)),
-                ('banned_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bans', to='rooms.room')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='room_bans', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("lifted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "banned_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="bans",
+                        to="rooms.room",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="room_bans",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 2), ('capacity__lte', 12)), name='room_capacity_in_range'),
+            model_name="room",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("capacity__gte", 2), ("capacity__lte", 12)),
+                name="room_capacity_in_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='room_name_not_empty'),
+            model_name="room",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("name", ""), _negated=True), name="room_name_not_empty"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.CheckConstraint(condition=models.Q(('is_private', False), models.Q(('password', ''), _negated=True), _connector='OR'), name='private_room_has_password'),
+            model_name="room",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("is_private", False),
+                    models.Q(("password", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="private_room_has_password",
+            ),
         ),
         migrations.AddIndex(
-            model_name='chatmessage',
-            index=models.Index(fields=['room', 'id'], name='rooms_chatm_room_id_ded030_idx'),
+            model_name="chatmessage",
+            index=models.Index(fields=["room", "id"], name="rooms_chatm_room_id_ded030_idx"),
         ),
         migrations.AddConstraint(
-            model_name='chatmessage',
-            constraint=models.CheckConstraint(condition=models.Q(django.db.models.lookups.GreaterThanOrEqual(django.db.models.functions.text.Length('body'), 1), django.db.models.lookups.LessThanOrEqual(django.db.models.functions.text.Length('body'), 2000)), name='chat_body_length'),
+            model_name="chatmessage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    django.db.models.lookups.GreaterThanOrEqual(
+                        django.db.models.functions.text.Length("body"), 1
+                    ),
+                    django.db.models.lookups.LessThanOrEqual(
+                        django.db.models.functions.text.Length("body"), 2000
+                    ),
+                ),
+                name="chat_body_length",
+            ),
         ),
     ]

@@ -1,0 +1,151 @@
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import Client
+
+from rooms import services
+from rooms.models import ChatMessage, Room
+
+pytestmark = pytest.mark.django_db
+
+
+def create(client: Client, **fields):
+    data = {"name": "Weekly sync", "capacity": 6, "kind": "video", **fields}
+    return client.post("/rooms/new/", data)
+
+
+def test_creating_a_room_redirects_to_its_page(client_for, alice):
+    response = create(client_for(alice))
+    room = Room.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/rooms/{room.slug}/"
+    assert room.slug == "weekly-sync"
+    assert room.owner == alice
+    assert room.capacity == 6
+
+
+@pytest.mark.parametrize("capacity", [1, 13, 0, -2])
+def test_capacity_outside_2_to_12_is_refused_with_an_error(client_for, alice, capacity):
+    response = create(client_for(alice), capacity=capacity)
+    assert response.status_code == 400
+    assert "capacity" in response.context["form"].errors
+    assert not Room.objects.exists()
+
+
+def test_the_database_refuses_a_capacity_out_of_range(alice):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Room.objects.create(name="x", slug="x", owner=alice, capacity=40)
+
+
+def test_a_blank_name_is_refused(client_for, alice):
+    response = create(client_for(alice), name="   ")
+    assert response.status_code == 400
+    assert "name" in response.context["form"].errors
+
+
+def test_duplicate_names_get_distinct_slugs(client_for, alice, bob):
+    create(client_for(alice))
+    create(client_for(bob))
+    create(client_for(bob))
+    assert sorted(Room.objects.values_list("slug", flat=True)) == [
+        "weekly-sync",
+        "weekly-sync-2",
+        "weekly-sync-3",
+    ]
+
+
+def test_a_name_with_no_latin_letters_still_gets_a_slug(client_for, alice):
+    create(client_for(alice), name="每周例会")
+    assert Room.objects.get().slug == "room"
+
+
+def test_a_private_room_needs_a_password(client_for, alice):
+    response = create(client_for(alice), is_private="on", password="")
+    assert response.status_code == 400
+    assert "password" in response.context["form"].errors
+
+
+def test_a_private_room_password_is_stored_hashed(client_for, alice):
+    create(client_for(alice), is_private="on", password="open sesame")
+    room = Room.objects.get()
+    assert room.password != "open sesame"
+    assert room.check_password("open sesame")
+
+
+def test_private_room_asks_for_password(client_for, alice, bob):
+    room = services.create_room(owner=alice, name="Secret", is_private=True, password="s3cret")
+    response = client_for(bob).get(f"/rooms/{room.slug}/")
+    assert response.status_code == 200
+    assert "rooms/room_password.html" in [t.name for t in response.templates]
+
+
+def test_a_wrong_room_password_is_refused(client_for, alice, bob):
+    room = services.create_room(owner=alice, name="Secret", is_private=True, password="s3cret")
+    client = client_for(bob)
+    response = client.post(f"/rooms/{room.slug}/", {"password": "guess"})
+    assert response.status_code == 200
+    assert "That password is not right." in response.content.decode()
+    assert "rooms/room_password.html" in [
+        t.name for t in client.get(f"/rooms/{room.slug}/").templates
+    ]
+
+
+def test_the_right_room_password_is_remembered_in_the_session(client_for, alice, bob):
+    room = services.create_room(owner=alice, name="Secret", is_private=True, password="s3cret")
+    client = client_for(bob)
+    response = client.post(f"/rooms/{room.slug}/", {"password": "s3cret"})
+    assert response.status_code == 302
+    response = client.get(f"/rooms/{room.slug}/")
+    assert "rooms/room.html" in [t.name for t in response.templates]
+
+
+def test_the_owner_enters_a_private_room_without_the_password(client_for, alice):
+    room = services.create_room(owner=alice, name="Secret", is_private=True, password="s3cret")
+    response = client_for(alice).get(f"/rooms/{room.slug}/")
+    assert "rooms/room.html" in [t.name for t in response.templates]
+
+
+def test_a_closed_room_is_a_friendly_404(client_for, alice, room):
+    services.close_room(room)
+    response = client_for(alice).get(f"/rooms/{room.slug}/")
+    assert response.status_code == 404
+    assert "no open room" in response.content.decode()
+
+
+def test_an_unknown_room_is_a_404(client_for, alice):
+    assert client_for(alice).get("/rooms/nowhere/").status_code == 404
+
+
+def test_the_room_page_hands_its_settings_to_scripts_through_json_script(client_for, alice, room):
+    content = client_for(alice).get(f"/rooms/{room.slug}/").content.decode()
+    assert '<script id="room-config" type="application/json">' in content
+    assert f'"ws_path": "/ws/rooms/{room.slug}/"' in content
+
+
+def test_chat_bodies_are_limited_by_the_database(alice, room):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ChatMessage.objects.create(room=room, author=alice, author_name="Alice", body="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ChatMessage.objects.create(room=room, author=alice, author_name="Alice", body="x" * 2001)
+
+
+def test_older_chat_pages_are_served_to_members(client_for, alice, room):
+    for n in range(60):
+        services.post_chat(room_id=room.pk, user=alice, author_name="Alice", body=f"m{n}")
+    client = client_for(alice)
+    first = client.get(f"/rooms/{room.slug}/messages").json()
+    assert [m["body"] for m in first["messages"]][-1] == "m59"
+    assert len(first["messages"]) == 50
+    older = client.get(f"/rooms/{room.slug}/messages?before={first['messages'][0]['id']}").json()
+    assert [m["body"] for m in older["messages"]] == [f"m{n}" for n in range(10)]
+    assert older["has_more"] is False
+
+
+def test_chat_pages_of_a_private_room_are_refused_to_outsiders(client_for, alice, bob):
+    room = services.create_room(owner=alice, name="Secret", is_private=True, password="s3cret")
+    assert client_for(bob).get(f"/rooms/{room.slug}/messages").status_code == 403
+
+
+def test_a_bad_before_parameter_is_a_clear_error(client_for, alice, room):
+    response = client_for(alice).get(f"/rooms/{room.slug}/messages?before=abc")
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
