@@ -1,0 +1,402 @@
+"""The call websocket through the real ASGI application (docs/protocol.md)."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db.backends import utils as db_utils
+
+from rooms import services
+from rooms.models import ChatMessage, Presence, Room, RoomBan
+from tests.conftest import make_user, open_socket
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def count_queries(monkeypatch):
+    """Counts every SQL statement from any thread (consumers query from a worker thread)."""
+    executed: list[str] = []
+    original = db_utils.CursorWrapper._execute_with_wrappers  # type: ignore[attr-defined]
+
+    def counting(self, sql, *args, **kwargs):
+        executed.append(sql)
+        return original(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(db_utils.CursorWrapper, "_execute_with_wrappers", counting)
+    return executed
+
+
+async def test_welcome_describes_me_the_room_the_peers_and_recent_chat(alice, bob, room, join):
+    await database_sync_to_async(services.post_chat)(
+        room_id=room.pk, user=alice, author_name="Alice", body="before you came"
+    )
+    a = await join(alice, room)
+    b = await join(bob, room)
+    welcome = b.welcome
+    assert welcome["self"]["name"] == "Bob"
+    assert welcome["self"]["is_moderator"] is False
+    assert a.welcome["self"]["is_moderator"] is True  # the owner
+    assert len(welcome["self"]["peer_id"]) == 16
+    assert welcome["peers"] == [
+        {
+            "peer_id": a.peer_id,
+            "name": "Alice",
+            "media": {"audio": True, "video": True, "screen": False},
+        }
+    ]
+    assert welcome["room"] == {
+        "slug": room.slug,
+        "name": "Standup",
+        "kind": "video",
+        "capacity": 4,
+        "locked": False,
+    }
+    assert isinstance(welcome["ice_servers"], list)
+    assert [m["body"] for m in welcome["history"]] == ["before you came"]
+    assert welcome["history"][0]["name"] == "Alice"
+
+
+async def test_peer_ids_are_random_per_connection_not_database_ids(alice, room, join):
+    first = await join(alice, room)
+    await first.send({"type": "leave"})
+    second = await join(alice, room)
+    assert first.peer_id != second.peer_id
+    assert not first.peer_id.isdigit()
+
+
+async def test_others_hear_of_a_newcomer_and_of_a_leaver(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    joined = await a.receive_type("peer-joined")
+    assert joined["peer"] == {
+        "peer_id": b.peer_id,
+        "name": "Bob",
+        "media": {"audio": True, "video": True, "screen": False},
+    }
+    await b.send({"type": "leave"})
+    closed = await b.receive()
+    assert closed == {"type": "__closed__", "code": 1000, "reason": None}
+    assert await a.receive_type("peer-left") == {
+        "type": "peer-left",
+        "peer_id": b.peer_id,
+        "reason": "left",
+    }
+    assert await database_sync_to_async(Presence.objects.count)() == 1
+
+
+async def test_a_dropped_connection_frees_the_seat_and_says_disconnected(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    await b.close()
+    assert (await a.receive_type("peer-left"))["reason"] == "disconnected"
+    assert await database_sync_to_async(Presence.objects.filter(user=bob).exists)() is False
+
+
+async def test_relay_reaches_only_the_target(alice, bob, charlie, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    c = await join(charlie, room)
+    for kind, field, value in [
+        ("offer", "sdp", "v=0 offer"),
+        ("answer", "sdp", "v=0 answer"),
+        (
+            "candidate",
+            "candidate",
+            {"candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host", "sdpMid": "0"},
+        ),
+        ("candidate", "candidate", None),
+    ]:
+        await c.send({"type": kind, "to": a.peer_id, field: value})
+        assert await a.receive_type(kind) == {"type": kind, "from": c.peer_id, field: value}
+    await a.send({"type": "offer", "to": b.peer_id, "sdp": "v=0 for bob"})
+    assert (await b.receive_type("offer"))["sdp"] == "v=0 for bob"
+    # Charlie saw nothing but the others' arrival.
+    while not await c.nothing():
+        assert (await c.receive())["type"] in {"peer-joined"}
+
+
+async def test_from_is_set_by_the_server_not_the_client(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0", "from": "someone-else"})
+    assert (await a.receive_type("offer"))["from"] == b.peer_id
+
+
+async def test_relay_to_an_unknown_peer_is_refused_and_sends_nothing(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    await b.send({"type": "offer", "to": "not-a-peer", "sdp": "v=0"})
+    error = await b.receive_type("error")
+    assert error["code"] == "unknown_peer"
+    assert error["ref"] == "offer"
+    assert await a.nothing()
+
+
+async def test_relay_to_a_peer_in_another_room_is_refused(alice, bob, room, join):
+    other = await database_sync_to_async(services.create_room)(owner=bob, name="Elsewhere")
+    a = await join(alice, room)
+    b = await join(bob, other)
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0"})
+    assert (await b.receive_type("error"))["code"] == "unknown_peer"
+    assert await a.nothing()
+
+
+async def test_relaying_to_yourself_is_refused(alice, room, join):
+    a = await join(alice, room)
+    await a.send({"type": "candidate", "to": a.peer_id, "candidate": None})
+    assert (await a.receive_type("error"))["code"] == "unknown_peer"
+
+
+async def test_the_relay_path_makes_no_database_query(alice, bob, room, join, count_queries):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    count_queries.clear()
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0"})
+    await a.receive_type("offer")
+    await a.send({"type": "answer", "to": b.peer_id, "sdp": "v=0"})
+    await b.receive_type("answer")
+    for _ in range(10):
+        await a.send({"type": "candidate", "to": b.peer_id, "candidate": {"candidate": "x"}})
+        await b.receive_type("candidate")
+    assert count_queries == []
+
+
+async def test_a_join_makes_a_bounded_number_of_queries(
+    alice, bob, charlie, room, join, count_queries
+):
+    await join(alice, room)
+    await join(bob, room)
+    communicator = await open_socket(charlie, f"/ws/rooms/{room.slug}/")
+    count_queries.clear()
+    await communicator.connect()
+    assert '"welcome"' in (await communicator.receive_output(2))["text"]
+    joined = list(count_queries)
+    await communicator.disconnect()
+    # Session and user (auth), the room's id, the join transaction (begin, room, ban,
+    # peers, profile, insert, activity), history, and the lobby summary: at most 12 whatever the
+    # size of the room or its history.
+    assert len(joined) <= 12, joined
+
+
+async def test_chat_is_saved_before_it_is_broadcast_and_acknowledged_to_the_sender(
+    alice, bob, room, join
+):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.send({"type": "chat", "body": "  hello, world  "})
+    echo = await a.receive_type("chat")
+    seen = await b.receive_type("chat")
+    assert echo == seen
+    stored = await database_sync_to_async(ChatMessage.objects.get)()
+    assert echo["id"] == stored.pk
+    assert echo["from"] == a.peer_id
+    assert echo["name"] == "Alice"
+    assert echo["body"] == "hello, world" == stored.body
+    assert echo["sent_at"] == stored.sent_at.isoformat()
+
+
+async def test_chat_reaches_the_next_joiners_history(alice, bob, room, join):
+    a = await join(alice, room)
+    await a.send({"type": "chat", "body": "first"})
+    await a.receive_type("chat")
+    b = await join(bob, room)
+    assert [(m["name"], m["body"]) for m in b.welcome["history"]] == [("Alice", "first")]
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ({"type": "chat", "body": ""}, "body must not be empty"),
+        ({"type": "chat", "body": "   "}, "body must not be empty"),
+        ({"type": "chat", "body": "x" * 2001}, "body is longer than 2000 characters"),
+        ({"type": "chat"}, "body must be a string"),
+        ({"type": "chat", "body": 5}, "body must be a string"),
+    ],
+)
+async def test_bad_chat_gets_a_clear_error_and_stores_nothing(alice, room, join, message, reason):
+    a = await join(alice, room)
+    await a.send(message)
+    error = await a.receive_type("error")
+    assert (error["code"], error["message"]) == ("bad_message", reason)
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 0
+
+
+async def test_media_state_is_stored_and_sent_to_the_others(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    await b.send({"type": "media", "audio": False, "video": True, "screen": False})
+    assert await a.receive_type("media") == {
+        "type": "media",
+        "from": b.peer_id,
+        "audio": False,
+        "video": True,
+        "screen": False,
+    }
+    assert await b.nothing()
+    presence = await database_sync_to_async(Presence.objects.get)(user=bob)
+    assert presence.audio is False
+
+
+async def test_ping_gets_pong(alice, room, join):
+    a = await join(alice, room)
+    await a.send({"type": "ping"})
+    assert await a.receive() == {"type": "pong"}
+
+
+async def test_a_voice_room_starts_everyone_without_video(alice, join):
+    voice = await database_sync_to_async(services.create_room)(
+        owner=alice, name="Call", kind=Room.Kind.VOICE
+    )
+    a = await join(alice, voice)
+    assert a.welcome["room"]["kind"] == "voice"
+    presence = await database_sync_to_async(Presence.objects.get)()
+    assert presence.video is False
+
+
+# --- Refusals and their close codes --------------------------------------------------
+
+
+async def expect_close(join, user, room, code, reason_part="", **kw):
+    peer = await join(user, room, expect_welcome=False, **kw)
+    assert peer.welcome["type"] == "__closed__", peer.welcome
+    assert peer.welcome["code"] == code
+    assert reason_part in (peer.welcome["reason"] or "")
+    return peer
+
+
+async def test_anonymous_users_are_closed_with_4401(room, join):
+    await expect_close(join, None, room, 4401)
+
+
+async def test_an_unknown_room_is_closed_with_4404(alice, join):
+    ghost = Room(slug="nowhere", name="x")
+    await expect_close(join, alice, ghost, 4404)
+
+
+async def test_a_closed_room_is_closed_with_4404(alice, room, join):
+    await database_sync_to_async(services.close_room)(room)
+    await expect_close(join, alice, room, 4404)
+
+
+async def test_a_full_room_is_closed_with_4409_and_says_how_full(alice, bob, charlie, join):
+    small = await database_sync_to_async(services.create_room)(owner=alice, name="Pair", capacity=2)
+    await join(alice, small)
+    await join(bob, small)
+    await expect_close(join, charlie, small, 4409, "room is full (2 of 2)")
+
+
+async def test_a_banned_user_is_closed_with_4403(alice, bob, room, join):
+    await database_sync_to_async(RoomBan.objects.create)(room=room, user=bob, banned_by=alice)
+    await expect_close(join, bob, room, 4403, "you are banned from this room")
+
+
+async def test_a_private_room_without_its_password_is_closed_with_4403(alice, bob, join):
+    secret = await database_sync_to_async(services.create_room)(
+        owner=alice, name="Secret", is_private=True, password="pw"
+    )
+    await expect_close(join, bob, secret, 4403, "password required")
+    peer = await join(bob, secret, grant=secret)
+    assert peer.welcome["room"]["name"] == "Secret"
+
+
+async def test_a_locked_room_is_closed_with_4403_except_for_moderators(alice, bob, room, join):
+    room.is_locked = True
+    await database_sync_to_async(room.save)()
+    await expect_close(join, bob, room, 4403, "room is locked")
+    owner = await join(alice, room)
+    assert owner.welcome["room"]["locked"] is True
+
+
+async def test_cross_origin_sockets_are_refused(alice, room):
+    communicator = await open_socket(
+        alice, f"/ws/rooms/{room.slug}/", origin=(b"origin", b"http://evil.example")
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+    assert await database_sync_to_async(Presence.objects.count)() == 0
+
+
+async def test_capacity_holds_under_20_concurrent_joins_to_a_room_of_4(room):
+    users = await database_sync_to_async(
+        lambda: [make_user(f"user{n}", f"User {n}") for n in range(20)]
+    )()
+    communicators = [await open_socket(user, f"/ws/rooms/{room.slug}/") for user in users]
+    await asyncio.gather(*(c.connect() for c in communicators))
+    firsts = await asyncio.gather(*(c.receive_output(5) for c in communicators))
+    welcomed = [f for f in firsts if f["type"] == "websocket.send" and '"welcome"' in f["text"]]
+    full = [f for f in firsts if f["type"] == "websocket.close" and f["code"] == 4409]
+    assert (len(welcomed), len(full)) == (4, 16)
+    assert await database_sync_to_async(Presence.objects.filter(room=room).count)() == 4
+    for c in communicators:
+        await c.disconnect()
+
+
+# --- Protocol errors -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("not json", "frame is not valid JSON"),
+        ("[1, 2]", "a message must be a JSON object"),
+        ('{"no": "type"}', "type is missing or not a string"),
+        ('{"type": "dance"}', "unknown message type 'dance'"),
+        ('{"type": "offer", "sdp": "v=0"}', "to must be a string"),
+        ('{"type": "offer", "to": "x", "sdp": ""}', "sdp must not be empty"),
+        ('{"type": "candidate", "to": "x"}', "candidate is missing"),
+        (
+            '{"type": "candidate", "to": "x", "candidate": "str"}',
+            "candidate must be an object or null",
+        ),
+        (
+            '{"type": "media", "audio": 1, "video": true, "screen": false}',
+            "audio must be true or false",
+        ),
+    ],
+)
+async def test_malformed_messages_get_bad_message_and_the_socket_stays_open(
+    alice, room, join, frame, reason
+):
+    a = await join(alice, room)
+    await a.ws.send_to(text_data=frame)
+    error = await a.receive()
+    assert (error["type"], error["code"], error["message"]) == ("error", "bad_message", reason)
+    await a.send({"type": "ping"})
+    assert await a.receive() == {"type": "pong"}
+
+
+async def test_oversize_sdp_and_candidates_are_refused(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "x" * 65537})
+    assert (await b.receive_type("error"))["message"] == "sdp is longer than 65536 characters"
+    await b.send({"type": "candidate", "to": a.peer_id, "candidate": {"candidate": "x" * 2100}})
+    assert (await b.receive_type("error"))["message"] == "candidate is larger than 2048 characters"
+    await b.ws.send_to(text_data="x" * (73 * 1024))
+    assert (await b.receive_type("error"))["message"] == "frame is larger than 73728 characters"
+    await a.receive_type("peer-joined")
+    assert await a.nothing()
+
+
+async def test_binary_frames_are_refused(alice, room, join):
+    a = await join(alice, room)
+    await a.ws.send_to(bytes_data=b"\x00\x01")
+    assert (await a.receive())["message"] == "binary frames are not accepted; send JSON text"
+
+
+async def test_twenty_bad_messages_in_a_minute_close_the_socket_with_4400(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    for _ in range(19):
+        await b.ws.send_to(text_data="garbage")
+        assert (await b.receive_type("error"))["code"] == "bad_message"
+    await b.ws.send_to(text_data="garbage")
+    await b.receive_type("error")
+    closed = await b.receive()
+    assert (closed["type"], closed["code"]) == ("__closed__", 4400)
+    assert (await a.receive_type("peer-left"))["peer_id"] == b.peer_id
