@@ -1,0 +1,197 @@
+// The call page's signaling client: one websocket to /ws/rooms/<slug>/ that speaks
+// docs/protocol.md. No UI here: call.js listens to events and words things for people.
+//
+//   const signaling = new Signaling(url);
+//   signaling.on("welcome", (message) => ...);   // any server message type
+//   signaling.on("close", ({code, reason, final, delay}) => ...);
+//   signaling.connect();
+//   signaling.send({type: "chat", body: "hi"});
+//
+// Events: "open", "close", "message" (every message), and one per message `type`
+// ("welcome", "peer-joined", "peer-left", "offer", "answer", "candidate", "chat", "media",
+// "pong", "error"). A close with a 4xxx code (a refusal, see "Close codes") or after
+// leave() is final; any other close (1006: the network or the server went away) is retried
+// with exponential backoff and jitter as a fresh join.
+
+export const CLOSE = Object.freeze({
+  LEFT: 1000,
+  ABUSE: 4400,
+  NOT_SIGNED_IN: 4401,
+  FORBIDDEN: 4403,
+  NOT_FOUND: 4404,
+  FULL: 4409,
+  RATE_LIMITED: 4429,
+});
+
+// A close the server meant: retrying would only be refused again.
+export function isRefusal(code) {
+  return code >= 4000 && code <= 4999;
+}
+
+export class Signaling {
+  constructor(url, { heartbeat = 20, minDelay = 1000, maxDelay = 30000, leaveTimeout = 1500 } = {}) {
+    this.url = url;
+    this.heartbeat = heartbeat;
+    this.minDelay = minDelay;
+    this.maxDelay = maxDelay;
+    this.leaveTimeout = leaveTimeout;
+    this.socket = null;
+    this.peerId = null;
+    this.attempt = 0; // failed connections since the last welcome
+    this.leaving = false;
+    this.stopped = false;
+    this.lastHeard = 0;
+    this.handlers = new Map();
+    this.heartbeatTimer = null;
+    this.retryTimer = null;
+  }
+
+  // Subscribe to an event; returns a function that unsubscribes.
+  on(type, handler) {
+    if (!this.handlers.has(type)) this.handlers.set(type, new Set());
+    this.handlers.get(type).add(handler);
+    return () => this.handlers.get(type)?.delete(handler);
+  }
+
+  emit(type, detail) {
+    for (const handler of [...(this.handlers.get(type) || [])]) {
+      try {
+        handler(detail);
+      } catch (error) {
+        console.error(`signaling: "${type}" handler failed`, error);
+      }
+    }
+  }
+
+  get connected() {
+    return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
+  }
+
+  connect() {
+    if (this.leaving) return;
+    this.stopped = false;
+    clearTimeout(this.retryTimer);
+    const socket = new WebSocket(this.url);
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      if (socket === this.socket) this.emit("open", { attempt: this.attempt });
+    });
+    socket.addEventListener("message", (event) => {
+      if (socket === this.socket) this.receive(event.data);
+    });
+    socket.addEventListener("close", (event) => this.closed(socket, event.code, event.reason));
+    // "error" is always followed by "close", which does the work.
+  }
+
+  // Send one protocol message. Returns false if the socket is not open (nothing sent).
+  send(message) {
+    if (!this.connected) return false;
+    this.socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  // Leave the room: the server answers by closing with 1000. Resolves once it has, or
+  // after leaveTimeout, whichever comes first. No reconnect follows.
+  leave() {
+    this.leaving = true;
+    clearTimeout(this.retryTimer);
+    if (!this.connected) {
+      this.close();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const done = () => {
+        off();
+        clearTimeout(timer);
+        this.close();
+        resolve();
+      };
+      const off = this.on("close", done);
+      const timer = setTimeout(done, this.leaveTimeout);
+      this.send({ type: "leave" });
+    });
+  }
+
+  // Close without ceremony and stop retrying (a page that is going away).
+  close() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.stopHeartbeat();
+    const socket = this.socket;
+    this.socket = null;
+    if (socket && socket.readyState <= WebSocket.OPEN) socket.close(1000);
+  }
+
+  receive(data) {
+    let message;
+    try {
+      message = JSON.parse(data);
+    } catch {
+      console.warn("signaling: a frame that is not JSON", data);
+      return;
+    }
+    if (message === null || typeof message !== "object" || typeof message.type !== "string") return;
+    this.lastHeard = Date.now();
+    if (message.type === "welcome") {
+      this.peerId = message.self?.peer_id ?? null;
+      this.attempt = 0;
+      this.startHeartbeat(message.heartbeat);
+    }
+    this.emit("message", message);
+    this.emit(message.type, message);
+  }
+
+  startHeartbeat(seconds) {
+    this.stopHeartbeat();
+    const interval = Math.max(1, Number(seconds) || this.heartbeat) * 1000;
+    this.lastHeard = Date.now();
+    this.heartbeatTimer = setInterval(() => {
+      // Two beats without a word from the server (not even a pong): the connection is
+      // dead even if the browser has not noticed yet.
+      if (Date.now() - this.lastHeard > interval * 2.5) {
+        this.drop("no answer from the server");
+        return;
+      }
+      this.send({ type: "ping" });
+    }, interval);
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = null;
+  }
+
+  // Treat the current socket as lost (as if it closed with 1006).
+  drop(reason = "") {
+    const socket = this.socket;
+    if (!socket) return;
+    try {
+      socket.close();
+    } catch {
+      // already closing
+    }
+    this.closed(socket, 1006, reason);
+  }
+
+  closed(socket, code, reason) {
+    if (socket !== this.socket) return; // an old socket we already gave up on
+    this.socket = null;
+    this.stopHeartbeat();
+    const final = this.leaving || this.stopped || isRefusal(code);
+    if (final) {
+      this.emit("close", { code, reason, final: true });
+      return;
+    }
+    const delay = this.nextDelay();
+    this.emit("close", { code, reason, final: false, delay, attempt: this.attempt });
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  // Exponential backoff with "equal jitter": half the step fixed, half random, so that a
+  // restarted server is not hit by every page at the same moment.
+  nextDelay() {
+    const step = Math.min(this.maxDelay, this.minDelay * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(step / 2 + (Math.random() * step) / 2);
+  }
+}

@@ -1,0 +1,334 @@
+"""Browser tests: a real daphne server and Debian's Chromium, driven by Playwright.
+
+The whole run must happen inside a loopback-only network namespace, so that WebRTC only
+gathers loopback candidates and nothing leaves the machine (see
+/work/shared/notes/browser-testing.md). As root:
+
+    unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser -p no:cacheprovider'
+
+Outside such a namespace every test here is skipped with that instruction.
+
+One server and one browser serve the whole session; each person is a browser context of
+their own (separate cookies), signed up through the real sign-up page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+]
+PASSWORD = "Browser-test-pw-8417"
+SERVER_START_TIMEOUT = 30.0
+
+expect.set_options(timeout=10_000)
+
+
+def loopback_only() -> bool:
+    """True inside a network namespace whose only interface is lo (if_nameindex asks the
+    kernel about the current namespace; /sys/class/net would describe the host's)."""
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    env: dict[str, str]
+    log: Path
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against this server's database."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/accounts/login/", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)  # polling for the server to come up, not waiting for a result
+    raise RuntimeError(f"daphne did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not loopback_only():
+        pytest.skip(
+            "browser tests run inside a loopback-only network namespace: "
+            "unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser'"
+        )
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    tmp = tmp_path_factory.mktemp("server")
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DEBUG="0",
+        HTTPS="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
+        REDIS_URL="",
+        STUN_URLS="",  # no external STUN: an empty list (django-environ gives [] for "")
+        TURN_URLS="",
+        ICE_TRANSPORT_POLICY="all",
+        PYTHONUNBUFFERED="1",
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    log = tmp / "daphne.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+            + ["config.asgi:application"],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(url, process, log)
+        yield Server(url=url, env=env, log=log)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser(server: Server) -> Iterator[Browser]:
+    OUTPUT.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+# --- People -------------------------------------------------------------------------------
+
+STATS_JS = """
+async () => {
+  const out = [];
+  for (const [id, peer] of window.confab.peers) {
+    const row = {id, name: peer.name, state: peer.pc ? peer.pc.connectionState : "none",
+                 framesDecoded: 0, audioPackets: 0, outboundVideo: 0, outboundAudio: 0,
+                 videoTransceivers: 0, sendingVideo: 0};
+    if (peer.pc) {
+      const stats = await peer.pc.getStats();
+      stats.forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video") row.framesDecoded += r.framesDecoded || 0;
+        if (r.type === "inbound-rtp" && r.kind === "audio") row.audioPackets += r.packetsReceived || 0;
+        if (r.type === "outbound-rtp" && r.kind === "video") row.outboundVideo += 1;
+        if (r.type === "outbound-rtp" && r.kind === "audio") row.outboundAudio += r.packetsSent || 0;
+      });
+      for (const t of peer.pc.getTransceivers()) {
+        if (t.receiver.track && t.receiver.track.kind === "video") row.videoTransceivers += 1;
+        if (t.sender.track && t.sender.track.kind === "video") row.sendingVideo += 1;
+      }
+    }
+    out.push(row);
+  }
+  return out;
+}
+"""
+
+# wait_for_function does not await promises, so the predicate starts a getStats round in the
+# background and answers with the last finished one (`key` is unique per wait).
+MEDIA_FLOWS_JS = """
+([key, count, video]) => {
+  const check = (window[key] ||= {ok: false, running: false});
+  if (!check.running) {
+    check.running = true;
+    (async () => {
+      if (!window.confab || window.confab.peers.size !== count) return false;
+      for (const peer of window.confab.peers.values()) {
+        if (!peer.pc || peer.pc.connectionState !== "connected") return false;
+        const stats = await peer.pc.getStats();
+        let frames = 0, packets = 0;
+        stats.forEach((r) => {
+          if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+          if (r.type === "inbound-rtp" && r.kind === "audio") packets += r.packetsReceived || 0;
+        });
+        if (packets === 0 || (video && frames === 0)) return false;
+      }
+      return true;
+    })().then((ok) => { check.ok = ok; }, () => { check.ok = false; })
+       .finally(() => { check.running = false; });
+  }
+  return check.ok;
+}
+"""
+
+
+@dataclass
+class Person:
+    name: str
+    username: str
+    context: BrowserContext
+    page: Page
+    base_url: str
+    problems: list[str] = field(default_factory=list)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def sign_up(self) -> None:
+        page = self.page
+        page.goto(self.url("/accounts/signup/"))
+        page.fill("#id_username", self.username)
+        page.fill("#id_display_name", self.name)
+        page.fill("#id_password1", PASSWORD)
+        page.fill("#id_password2", PASSWORD)
+        page.get_by_role("button", name="Sign up").click()
+        expect(page).to_have_url(self.url("/"))
+
+    def create_room(self, name: str, *, kind: str = "video", capacity: int = 6) -> str:
+        """Create a room with the lobby form; the page lands in it. Returns its URL."""
+        page = self.page
+        page.goto(self.url("/"))
+        page.fill("#id_name", name)
+        page.fill("#id_capacity", str(capacity))
+        page.select_option("#id_kind", kind)
+        page.get_by_role("button", name="Create room").click()
+        expect(page).to_have_url(re.compile(r"/rooms/[^/]+/$"))
+        self.wait_joined()
+        return page.url
+
+    def join(self, room_url: str) -> None:
+        self.page.goto(room_url)
+        self.wait_joined()
+
+    def wait_joined(self) -> None:
+        self.page.wait_for_function("() => window.confab && window.confab.selfId")
+
+    def stats(self) -> list[dict[str, Any]]:
+        return list(self.page.evaluate(STATS_JS))
+
+    def wait_for_media(self, remote: int, *, video: bool = True, timeout: float = 15_000) -> None:
+        """Every one of `remote` connections is connected and decodes the other's media."""
+        try:
+            self.page.wait_for_function(
+                MEDIA_FLOWS_JS,
+                arg=[f"__media_{uuid.uuid4().hex}", remote, video],
+                polling=200,
+                timeout=timeout,
+            )
+        except Exception as error:
+            raise AssertionError(f"{self.name}: media did not flow: {self.stats()}") from error
+
+    def tile(self, other: Person) -> Any:
+        return self.page.locator(".tile:not(.local)", has_text=other.name)
+
+
+@pytest.fixture
+def person(browser: Browser, server: Server) -> Iterator[Callable[..., Person]]:
+    """person("Alice") -> a signed-up Person in a fresh browser context."""
+    made: list[Person] = []
+
+    def make(
+        name: str, *, viewport: dict[str, int] | None = None, deny_media: bool = False
+    ) -> Person:
+        context = browser.new_context(
+            viewport=viewport or {"width": 1280, "height": 720}, base_url=server.url
+        )
+        if deny_media:
+            # What the page sees when someone refuses the permission prompt.
+            context.add_init_script(
+                "navigator.mediaDevices.getUserMedia = () => Promise.reject("
+                "new DOMException('Permission denied', 'NotAllowedError'));"
+            )
+        page = context.new_page()
+        username = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+        who = Person(name=name, username=username, context=context, page=page, base_url=server.url)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if (
+                "Content Security Policy" in message.text
+                or "Content-Security-Policy" in message.text
+            ):
+                who.problems.append(f"CSP: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: who.problems.append(f"page error: {error}"))
+        made.append(who)
+        who.sign_up()
+        return who
+
+    yield make
+    problems = [f"{who.name}: {problem}" for who in made for problem in who.problems]
+    for who in made:
+        who.context.close()
+    assert not problems, "\n".join(problems)
