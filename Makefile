@@ -44,7 +44,7 @@ typecheck: $(VENV)/.dev-installed
 	$(BIN)/mypy .
 
 test-sqlite: $(VENV)/.dev-installed
-	$(BIN)/pytest -m "not browser" -p no:cacheprovider
+	$(BIN)/pytest -m "not browser and not cluster" -p no:cacheprovider
 
 test-postgres: $(VENV)/.dev-installed
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -m "not browser" -p no:cacheprovider

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 # All scripts are static files and data reaches them through json_script, so no inline
@@ -32,4 +33,6 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
+        if settings.WORKER_ID:
+            response.headers["X-Confab-Worker"] = settings.WORKER_ID
         return response

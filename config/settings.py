@@ -140,6 +140,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 HTTPS = env.bool("HTTPS", default=not DEBUG)
 SECURE_SSL_REDIRECT = HTTPS
+# Load balancers probe workers over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
@@ -164,9 +166,13 @@ ICE_TRANSPORT_POLICY = env.str("ICE_TRANSPORT_POLICY", default="all")
 if ICE_TRANSPORT_POLICY not in ("all", "relay"):
     raise ImproperlyConfigured("ICE_TRANSPORT_POLICY must be 'all' or 'relay'.")
 
-# Presence: the client pings every 20 s; a presence row not refreshed for
-# PRESENCE_TIMEOUT seconds belongs to a dead worker and is swept (docs/deployment.md).
+# Presence: each worker refreshes its own connections' rows every PRESENCE_TOUCH_INTERVAL
+# seconds; a row not refreshed for PRESENCE_TIMEOUT seconds belongs to a dead worker and is
+# swept by the others (signaling/presence.py, docs/deployment.md).
 HEARTBEAT_INTERVAL = 20
+# Names this server process in the X-Confab-Worker header and in `welcome`, so a user or a
+# test can tell which worker behind the proxy they reached.
+WORKER_ID = env.str("WORKER_ID", default="")
 PRESENCE_TOUCH_INTERVAL = env.int("PRESENCE_TOUCH_INTERVAL", default=10)
 PRESENCE_TIMEOUT = env.int("PRESENCE_TIMEOUT", default=45)
 

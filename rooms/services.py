@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -175,19 +175,31 @@ def leave_room(peer_id: str) -> Presence | None:
     return presence
 
 
-def touch_presence(peer_id: str) -> bool:
-    """Heartbeat: refresh last_seen. False if the row is gone (the seat was swept)."""
-    return Presence.objects.filter(peer_id=peer_id).update(last_seen=timezone.now()) > 0
+def refresh_presences(peer_ids: list[str]) -> int:
+    """Heartbeat for one worker's connections: one UPDATE however many there are."""
+    return Presence.objects.filter(peer_id__in=peer_ids).update(last_seen=timezone.now())
 
 
 def set_media(peer_id: str, *, audio: bool, video: bool, screen: bool) -> None:
     Presence.objects.filter(peer_id=peer_id).update(audio=audio, video=video, screen=screen)
 
 
-def stale_presences(now: Any = None) -> list[Presence]:
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.PRESENCE_TIMEOUT)
-    return list(Presence.objects.select_related("room").filter(last_seen__lt=cutoff))
+def sweep_stale_presences(now: datetime | None = None) -> list[Presence]:
+    """Remove presence rows nobody refreshed for PRESENCE_TIMEOUT seconds (their worker is
+    gone), tell their rooms and the lobby. Safe to run on every worker at once."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PRESENCE_TIMEOUT)
+    removed = []
+    for presence in Presence.objects.select_related("room").filter(last_seen__lt=cutoff):
+        # Only the worker whose DELETE removed the row announces it.
+        if Presence.objects.filter(pk=presence.pk, last_seen__lt=cutoff).delete()[0]:
+            removed.append(presence)
+            events.publish(
+                events.room_group(presence.room_id),
+                {"type": "peer.left", "peer_id": presence.peer_id, "reason": "timeout"},
+            )
+    for room in {presence.room_id: presence.room for presence in removed}.values():
+        publish_lobby_room(room)
+    return removed
 
 
 # --- Chat -----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from rooms import services
 from rooms.events import room_group
 from rooms.models import Room
 from rooms.services import JoinRefused
-from signaling import protocol
+from signaling import presence, protocol
 from signaling.ice import ice_servers
 from signaling.protocol import Message, ProtocolError
 
@@ -64,7 +64,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.peers: dict[str, str] = {}  # peer_id -> channel name, this room only
         self.bad_messages: list[float] = []
-        self.last_touch = time.monotonic()
         self.leave_reason = "disconnected"
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Accept first: a refusal must reach the browser as a close code it can explain.
@@ -95,6 +94,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         room, me = joined.room, joined.presence
         self.peer_id, self.name = me.peer_id, me.name
         self.peers = {peer.peer_id: peer.channel_name for peer in joined.peers}
+        presence.register(me.peer_id)
         await self.send_message(
             {
                 "type": "welcome",
@@ -105,6 +105,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
                 "history": [{**m.as_event(), "from": None} for m in joined.history],
                 "heartbeat": settings.HEARTBEAT_INTERVAL,
+                "worker": settings.WORKER_ID,
             }
         )
         await self.channel_layer.group_send(
@@ -130,6 +131,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.peer_id is None:
             return
         peer_id, self.peer_id = self.peer_id, None
+        presence.unregister(peer_id)
         await self.channel_layer.group_discard(self.group, self.channel_name)
         removed = await database_sync_to_async(services.leave_room)(peer_id)
         # If the row was already gone, whoever removed it (a moderator, the sweeper)
@@ -206,11 +208,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         )
 
     async def on_ping(self, message: Message) -> None:
+        # Liveness is this worker's job (signaling.presence), so a ping costs no query.
         await self.send_message({"type": "pong"})
-        now = time.monotonic()
-        if now - self.last_touch >= settings.PRESENCE_TOUCH_INTERVAL:
-            self.last_touch = now
-            await database_sync_to_async(services.touch_presence)(self.peer_id)
 
     async def on_leave(self, message: Message) -> None:
         await self.give_up_seat("left")

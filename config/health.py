@@ -1,0 +1,56 @@
+"""/healthz for load balancers and monitors: 200 when this worker can reach the database
+and the channel layer, 503 naming the part that failed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+TIMEOUT = 2.0
+
+
+def _database_round_trip() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel("healthz.")
+    await layer.send(channel, {"type": "healthz.ping"})
+    message = await layer.receive(channel)
+    if message.get("type") != "healthz.ping":
+        raise RuntimeError("channel layer returned something else")
+
+
+async def _check(check: Callable[[], Awaitable[None]]) -> str:
+    try:
+        await asyncio.wait_for(check(), TIMEOUT)
+    except TimeoutError:
+        return f"timed out after {TIMEOUT:g} s"
+    except Exception as problem:
+        return f"failed: {type(problem).__name__}: {problem}"[:200]
+    return "ok"
+
+
+@never_cache
+async def healthz(request: HttpRequest) -> JsonResponse:
+    results = {
+        "database": await _check(sync_to_async(_database_round_trip)),
+        "channel_layer": await _check(_channel_layer_round_trip),
+    }
+    healthy = all(result == "ok" for result in results.values())
+    failing = [name for name, result in results.items() if result != "ok"]
+    body: dict[str, object] = {"status": "ok" if healthy else "unhealthy", "checks": results}
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=200 if healthy else 503)

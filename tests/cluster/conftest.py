@@ -1,0 +1,233 @@
+"""Real daphne workers on a real Redis, sharing the test database.
+
+Each test gets its own private redis-server (so one may restart it) and starts workers as
+subprocesses on free loopback ports. The workers use the test database pytest-django made,
+so these tests need a server database (PostgreSQL): `make test-postgres` runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from django.db import connection
+
+from tests.async_db import close_consumer_connections
+
+ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["close_consumer_connections"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="confab-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_until(self.ping, 10, "redis to start")
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
+class Worker:
+    def __init__(self, worker_id: str, env: dict[str, str]) -> None:
+        self.id = worker_id
+        self.port = free_port()
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix=f"confab-{worker_id}-", suffix=".log", delete=False
+        )
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env={**env, "WORKER_ID": worker_id},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(self.healthy, 30, f"worker {worker_id} to serve /healthz")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(
+                f"worker {self.id} exited: {Path(self.log.name).read_text()[-2000:]}"
+            )
+        try:
+            return self.healthz()[0] == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+        os.unlink(self.log.name)
+
+
+@pytest.fixture
+def start_workers(
+    redis_server: RedisServer, transactional_db: None
+) -> Iterator[Callable[[int], list[Worker]]]:
+    if connection.vendor != "postgresql":
+        raise AssertionError(
+            "cluster tests need PostgreSQL: run them with DATABASE_URL=postgres://..."
+        )
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_server.url,
+        "PRESENCE_TIMEOUT": "3",
+        "PRESENCE_TOUCH_INTERVAL": "1",
+        "STUN_URLS": "",
+    }
+    started: list[Worker] = []
+
+    def start(count: int) -> list[Worker]:
+        workers = [Worker(f"w{len(started) + n + 1}", env) for n in range(count)]
+        started.extend(workers)
+        return workers
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+class Client:
+    """A participant speaking the protocol over a real websocket."""
+
+    def __init__(self, ws: Any, welcome: dict[str, Any]) -> None:
+        self.ws = ws
+        self.welcome = welcome
+
+    @property
+    def peer_id(self) -> str:
+        return str(self.welcome["self"]["peer_id"])
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def receive_type(self, kind: str, timeout: float = 10) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = json.loads(await self.ws.recv())
+                if message["type"] == kind:
+                    return dict(message)
+
+
+async def connect(worker: Worker, path: str, cookie: str) -> Any:
+    return await websockets.connect(
+        f"ws://127.0.0.1:{worker.port}{path}",
+        additional_headers={"Cookie": cookie},
+        origin=websockets.Origin("http://127.0.0.1"),
+        open_timeout=10,
+    )
+
+
+async def join(worker: Worker, room_slug: str, cookie: str) -> Client:
+    ws = await connect(worker, f"/ws/rooms/{room_slug}/", cookie)
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert welcome["type"] == "welcome", welcome
+    return Client(ws, welcome)

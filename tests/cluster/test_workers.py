@@ -1,0 +1,150 @@
+"""Several daphne workers sharing Redis and PostgreSQL behave as one server."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from websockets.exceptions import ConnectionClosed
+
+from rooms import services
+from rooms.models import ChatMessage, Presence
+from tests.cluster.conftest import connect, join
+from tests.conftest import make_user, session_cookie
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+
+
+@sync_to_async
+def cookie_for(user, grant=None):
+    return session_cookie(user, grant)
+
+
+async def test_people_on_different_workers_share_a_call(alice, bob, room, start_workers):
+    one, two = await sync_to_async(start_workers)(2)
+    a = await join(one, room.slug, await cookie_for(alice))
+    b = await join(two, room.slug, await cookie_for(bob))
+    assert (a.welcome["worker"], b.welcome["worker"]) == ("w1", "w2")
+    assert [p["name"] for p in b.welcome["peers"]] == ["Alice"]
+    assert (await a.receive_type("peer-joined"))["peer"]["peer_id"] == b.peer_id
+
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0 across workers"})
+    assert (await a.receive_type("offer"))["sdp"] == "v=0 across workers"
+    await a.send({"type": "answer", "to": b.peer_id, "sdp": "v=0 back"})
+    assert (await b.receive_type("answer"))["from"] == a.peer_id
+
+    await a.send({"type": "chat", "body": "hello from w1"})
+    assert (await b.receive_type("chat"))["body"] == "hello from w1"
+
+    await b.send({"type": "leave"})
+    assert (await a.receive_type("peer-left")) == {
+        "type": "peer-left",
+        "peer_id": b.peer_id,
+        "reason": "left",
+    }
+    await a.ws.close()
+
+
+async def test_thirty_concurrent_joins_over_two_workers_admit_exactly_the_capacity(
+    room, start_workers
+):
+    workers = await sync_to_async(start_workers)(2)
+    users = await sync_to_async(lambda: [make_user(f"p{n}", f"P{n}") for n in range(30)])()
+    cookies = [await cookie_for(user) for user in users]
+    sockets = await asyncio.gather(
+        *(
+            connect(workers[n % 2], f"/ws/rooms/{room.slug}/", cookie)
+            for n, cookie in enumerate(cookies)
+        )
+    )
+
+    async def outcome(ws):
+        try:
+            first = json.loads(await asyncio.wait_for(ws.recv(), 15))
+            return first["type"]
+        except ConnectionClosed as closed:
+            return closed.rcvd.code if closed.rcvd else None
+
+    outcomes = await asyncio.gather(*(outcome(ws) for ws in sockets))
+    assert sorted(outcomes, key=str).count("welcome") == 4
+    assert outcomes.count(4409) == 26
+    assert await sync_to_async(Presence.objects.filter(room=room).count)() == 4
+    await asyncio.gather(*(ws.close() for ws in sockets))
+
+
+async def test_a_killed_worker_s_people_are_swept_and_their_seats_freed(
+    alice, bob, charlie, start_workers
+):
+    pair = await sync_to_async(services.create_room)(owner=alice, name="Pair", capacity=2)
+    one, two = await sync_to_async(start_workers)(2)
+    a = await join(one, pair.slug, await cookie_for(alice))
+    b = await join(two, pair.slug, await cookie_for(bob))
+    lobby = await connect(one, "/ws/lobby/", await cookie_for(charlie))
+    await a.receive_type("peer-joined")
+
+    two.kill()  # SIGKILL: no disconnect handler runs on w2
+    # Bound: PRESENCE_TIMEOUT (3 s) plus one sweep round (1 s), with slack for a busy machine.
+    left = await a.receive_type("peer-left", timeout=15)
+    assert left == {"type": "peer-left", "peer_id": b.peer_id, "reason": "timeout"}
+    async with asyncio.timeout(10):
+        while True:
+            update = json.loads(await lobby.recv())
+            if update["room"]["slug"] == pair.slug and update["room"]["occupancy"] == 1:
+                break
+    assert update["room"]["names"] == ["Alice"]
+
+    c = await join(one, pair.slug, await cookie_for(charlie))
+    assert [p["name"] for p in c.welcome["peers"]] == ["Alice"]
+    for ws in (a.ws, c.ws, lobby):
+        await ws.close()
+
+
+async def test_healthz_names_the_channel_layer_when_redis_is_down(start_workers, redis_server):
+    (one,) = await sync_to_async(start_workers)(1)
+    assert await sync_to_async(one.healthz)() == (
+        200,
+        {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}},
+    )
+    await sync_to_async(redis_server.stop)()
+    status, body = await sync_to_async(one.healthz)()
+    assert status == 503
+    assert body["failing"] == ["channel_layer"]
+    assert body["checks"]["database"] == "ok"
+    await sync_to_async(redis_server.start)()
+    await sync_to_async(one.healthz)()
+
+
+async def test_a_redis_restart_loses_no_acknowledged_chat_and_calls_recover(
+    alice, bob, room, start_workers, redis_server
+):
+    one, two = await sync_to_async(start_workers)(2)
+    a = await join(one, room.slug, await cookie_for(alice))
+    b = await join(two, room.slug, await cookie_for(bob))
+    await a.receive_type("peer-joined")
+    acknowledged = []
+    await a.send({"type": "chat", "body": "before the restart"})
+    acknowledged.append((await a.receive_type("chat"))["id"])
+    await b.receive_type("chat")
+
+    await sync_to_async(redis_server.stop)()
+    await sync_to_async(redis_server.start)()
+
+    # The websocket side recovers without a worker restart: relay and chat cross workers again.
+    async def relay_works() -> bool:
+        await b.send({"type": "candidate", "to": a.peer_id, "candidate": None})
+        try:
+            await a.receive_type("candidate", timeout=1)
+        except TimeoutError:
+            return False
+        return True
+
+    async with asyncio.timeout(30):
+        while not await relay_works():
+            pass
+    await a.send({"type": "chat", "body": "after the restart"})
+    acknowledged.append((await a.receive_type("chat"))["id"])
+    assert (await b.receive_type("chat"))["body"] == "after the restart"
+    stored = await sync_to_async(lambda: list(ChatMessage.objects.values_list("id", flat=True)))()
+    assert set(acknowledged) <= set(stored)
+    await a.ws.close()
+    await b.ws.close()
