@@ -21,7 +21,12 @@ def grant_access(session: SessionBase, room: Room) -> None:
 
 
 def is_moderator(room: Room, user: User | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and (user.is_staff or room.owner_id == user.pk))
+    """The owner, staff, and whoever the owner made a moderator of this room."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff or room.owner_id == user.pk:
+        return True
+    return room.moderators.filter(user=user).exists()
 
 
 def has_access(session: SessionBase, room: Room, user: User | AnonymousUser) -> bool:

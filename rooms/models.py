@@ -217,6 +217,27 @@ class RoomBan(models.Model):
         return f"{self.user} banned from {self.room}"
 
 
+class RoomModerator(models.Model):
+    """Someone the owner made a moderator of one room (owners and staff always are)."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderators")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderated_rooms"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["room", "user"], name="one_moderator_grant_per_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} moderates {self.room}"
+
+
 class ModerationAction(models.Model):
     """The audit trail: every moderation act, whoever did it and from wherever."""
 

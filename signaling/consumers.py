@@ -20,7 +20,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import services
+from rooms import moderation, services
 from rooms.events import room_group
 from rooms.models import Room
 from rooms.services import JoinRefused
@@ -211,6 +211,16 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Liveness is this worker's job (signaling.presence), so a ping costs no query.
         await self.send_message({"type": "pong"})
 
+    async def on_moderate(self, message: Message) -> None:
+        try:
+            await database_sync_to_async(moderation.perform)(
+                message.type, room_id=self.room_id, user=self.scope["user"], fields=message.fields
+            )
+        except moderation.Forbidden as refused:
+            raise ProtocolError(protocol.FORBIDDEN, str(refused), message.type) from None
+        except moderation.NotFound as missing:
+            raise ProtocolError(protocol.NOT_FOUND, str(missing), message.type) from None
+
     async def on_leave(self, message: Message) -> None:
         await self.give_up_seat("left")
         await self.close(code=protocol.CLOSE_LEFT)
@@ -223,6 +233,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         "media": on_media,
         "ping": on_ping,
         "leave": on_leave,
+        **dict.fromkeys(protocol.MODERATION_TYPES, on_moderate),
     }
 
     # --- Channel-layer events -> protocol messages ---------------------------------------
@@ -261,6 +272,43 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message(
                 {"type": "media", **{k: v for k, v in event.items() if k != "type"}}
             )
+
+    # Room events published by rooms.moderation, from this call or from the admin site.
+
+    async def peer_removed(self, event: dict[str, Any]) -> None:
+        if self.peer_id in event["peer_ids"]:
+            await self.closed_by_server(protocol.CLOSE_FORBIDDEN, event["message"])
+            return
+        for peer_id in event["peer_ids"]:
+            await self.peer_left({"peer_id": peer_id, "reason": event["reason"]})
+
+    async def peer_moderated(self, event: dict[str, Any]) -> None:
+        if event["peer_id"] == self.peer_id:
+            await self.send_message({"type": "moderator-request", "action": event["action"]})
+        await self.send_message(
+            {"type": "media", "from": event["peer_id"], **event["media"], "by_moderator": True}
+        )
+
+    async def peer_promoted(self, event: dict[str, Any]) -> None:
+        for peer_id in event["peer_ids"]:
+            await self.send_message({"type": "role", "peer_id": peer_id, "is_moderator": True})
+
+    async def room_updated(self, event: dict[str, Any]) -> None:
+        await self.send_message({"type": "room-updated", "locked": event["locked"]})
+
+    async def room_ended(self, event: dict[str, Any]) -> None:
+        await self.closed_by_server(protocol.CLOSE_ENDED, event["message"])
+
+    async def chat_hidden(self, event: dict[str, Any]) -> None:
+        await self.send_message({"type": "chat-hidden", "id": event["id"]})
+
+    async def closed_by_server(self, code: int, reason: str) -> None:
+        """A moderator removed us: the seat is already gone, so just stop and close."""
+        if self.peer_id is not None:
+            presence.unregister(self.peer_id)
+            self.peer_id = None
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.close(code=code, reason=reason)
 
     async def send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(message))

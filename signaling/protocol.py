@@ -33,6 +33,7 @@ CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_FULL = 4409
+CLOSE_ENDED = 4410
 CLOSE_RATE_LIMITED = 4429
 
 RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
@@ -118,6 +119,49 @@ def _nothing(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
+MAX_REASON = 200
+MAX_BAN_MINUTES = 60 * 24 * 365
+
+
+def _reason(data: dict[str, Any], kind: str) -> str:
+    if data.get("reason") is None:
+        return ""
+    return _string(data, "reason", kind, min_len=0, max_len=MAX_REASON).strip()
+
+
+def _peer_action(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {
+        "peer_id": _string(data, "peer_id", kind, min_len=1, max_len=MAX_PEER_ID),
+        "reason": _reason(data, kind),
+    }
+
+
+def _ban(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    minutes = data.get("minutes")
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, int)
+        or not 1 <= minutes <= MAX_BAN_MINUTES
+    ):
+        raise ProtocolError(
+            BAD_MESSAGE,
+            f"minutes must be a whole number from 1 to {MAX_BAN_MINUTES}, or null",
+            kind,
+        )
+    return {**_peer_action(data, kind), "minutes": minutes}
+
+
+def _room_action(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"reason": _reason(data, kind)}
+
+
+def _hide_chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    message_id = data.get("id")
+    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 1:
+        raise ProtocolError(BAD_MESSAGE, "id must be a chat message id", kind)
+    return {"id": message_id}
+
+
 VALIDATORS = {
     "offer": _sdp,
     "answer": _sdp,
@@ -126,7 +170,20 @@ VALIDATORS = {
     "media": _media,
     "ping": _nothing,
     "leave": _nothing,
+    # Moderation (docs/protocol.md, "Moderation"): rooms.moderation checks the right.
+    "kick": _peer_action,
+    "ban": _ban,
+    "mute": _peer_action,
+    "stop-video": _peer_action,
+    "promote": _peer_action,
+    "lock": _room_action,
+    "unlock": _room_action,
+    "end": _room_action,
+    "hide-chat": _hide_chat,
 }
+MODERATION_TYPES = frozenset(
+    {"kick", "ban", "mute", "stop-video", "promote", "lock", "unlock", "end", "hide-chat"}
+)
 
 
 def parse(text: str | None, binary: bytes | None = None) -> Message:
