@@ -171,7 +171,7 @@ async def test_a_hidden_message_disappears_everywhere_and_from_later_history(
 
 
 async def test_hiding_a_message_of_another_room_is_not_found(call, alice):
-    a, b, c = call
+    a, _b, _c = call
     await a.send({"type": "hide-chat", "id": 999999})
     assert (await a.receive_type("error"))["code"] == "not_found"
 
@@ -194,14 +194,14 @@ async def test_the_owner_makes_a_moderator_who_can_then_moderate(call, charlie, 
 
 
 async def test_nobody_can_remove_the_owner(call, dana, room, join):
-    a, b, c = call
+    a, _b, _c = call
     staff = await join(dana, room)
     await staff.send({"type": "kick", "peer_id": a.peer_id})
     assert (await staff.receive_type("error"))["code"] == "forbidden"
 
 
 async def test_staff_moderate_any_room(call, dana, room, join):
-    a, b, c = call
+    _a, b, _c = call
     staff = await join(dana, room)
     assert staff.welcome["self"]["is_moderator"] is True
     await staff.send({"type": "kick", "peer_id": b.peer_id})
@@ -209,7 +209,7 @@ async def test_staff_moderate_any_room(call, dana, room, join):
 
 
 async def test_moderation_messages_are_validated(call):
-    a, b, c = call
+    a, b, _c = call
     await a.send({"type": "ban", "peer_id": b.peer_id, "minutes": 0})
     assert (await a.receive_type("error"))[
         "message"
@@ -259,7 +259,7 @@ async def test_staff_kick_and_ban_from_the_admin_presence_list(
 
 
 async def test_staff_hide_a_message_from_the_admin(call, dana, client_for):
-    a, b, c = call
+    _a, b, c = call
     await b.send({"type": "chat", "body": "hide me"})
     sent = await b.receive_type("chat")
     client = await database_sync_to_async(client_for)(dana)
