@@ -29,11 +29,13 @@ def is_moderator(room: Room, user: User | AnonymousUser) -> bool:
     return room.moderators.filter(user=user).exists()
 
 
+def gave_password(session: SessionBase, room: Room) -> bool:
+    return room.pk in session.get(SESSION_KEY, [])
+
+
 def has_access(session: SessionBase, room: Room, user: User | AnonymousUser) -> bool:
     """A public room is open to every signed-in user; a private one to its moderators and
     to sessions that gave the password."""
     if not user.is_authenticated:
         return False
-    if not room.is_private or is_moderator(room, user):
-        return True
-    return room.pk in session.get(SESSION_KEY, [])
+    return not room.is_private or gave_password(session, room) or is_moderator(room, user)

@@ -137,7 +137,7 @@ def join_room(
         moderator = access.is_moderator(room, user)
         if room.bans.active().filter(user=user).exists():
             raise JoinRefused(JoinRefused.BANNED, room)
-        if not access.has_access(session, room, user):
+        if room.is_private and not (moderator or access.gave_password(session, room)):
             raise JoinRefused(JoinRefused.NO_ACCESS, room)
         if room.is_locked and not moderator:
             raise JoinRefused(JoinRefused.LOCKED, room)
