@@ -11,6 +11,7 @@ Shape of a connection's life:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -43,8 +44,13 @@ REFUSALS = {
 BAD_MESSAGE_LIMIT = 20  # bad messages per minute before the socket is closed with 4400
 
 
+# Fresh TURN credentials are pushed when this fraction of their lifetime has passed.
+ICE_REFRESH_AT = 0.75
+
+
 class RoomConsumer(AsyncWebsocketConsumer):
     peer_id: str | None = None
+    refresher: asyncio.Task[None] | None = None
     name: str = ""
     room_id: int = 0
     group: str = ""
@@ -95,6 +101,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.peer_id, self.name = me.peer_id, me.name
         self.peers = {peer.peer_id: peer.channel_name for peer in joined.peers}
         presence.register(me.peer_id)
+        if settings.TURN_SECRET and settings.TURN_URLS:
+            self.refresher = asyncio.get_running_loop().create_task(self.refresh_ice_servers())
         await self.send_message(
             {
                 "type": "welcome",
@@ -123,7 +131,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "locked": room.is_locked,
         }
 
+    async def refresh_ice_servers(self) -> None:
+        """TURN credentials expire after TURN_CREDENTIAL_TTL: send fresh ones well before,
+        so ICE restarts and new peer connections in a long meeting still authenticate."""
+        ttl = settings.TURN_CREDENTIAL_TTL
+        while self.peer_id is not None:
+            await asyncio.sleep(ttl * ICE_REFRESH_AT)
+            if self.peer_id is None:
+                return
+            await self.send_message(
+                {"type": "ice-servers", "ice_servers": ice_servers(self.peer_id)}
+            )
+
     async def disconnect(self, code: int) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
         await self.give_up_seat(self.leave_reason)
 
     async def give_up_seat(self, reason: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import time
 from typing import Any
 
@@ -22,7 +23,8 @@ def turn_credential(secret: str, username: str) -> str:
 
 
 def turn_username(ident: str, ttl: int, now: float | None = None) -> str:
-    expiry = int(now if now is not None else time.time()) + ttl
+    # Rounded up, so a credential lives at least `ttl` seconds: the refresh schedule counts on it.
+    expiry = math.ceil(now if now is not None else time.time()) + ttl
     return f"{expiry}:{ident}"
 
 
