@@ -16,7 +16,8 @@ TURN = {
 
 
 def test_credentials_match_coturns_scheme_on_a_known_vector():
-    # Computed independently: echo -n "1600000000:alice" | openssl dgst -sha1 -hmac north -binary | base64
+    # Computed independently with OpenSSL:
+    #   echo -n "1600000000:alice" | openssl dgst -sha1 -hmac north -binary | base64
     assert turn_credential("north", "1600000000:alice") == "gq98pTOhhHaAu0we9aV79kOVVv0="
 
 
