@@ -176,6 +176,43 @@ WORKER_ID = env.str("WORKER_ID", default="")
 PRESENCE_TOUCH_INTERVAL = env.int("PRESENCE_TOUCH_INTERVAL", default=10)
 PRESENCE_TIMEOUT = env.int("PRESENCE_TIMEOUT", default=45)
 
+# Abuse limits (docs/security.md). Per connection, token buckets: (per second, burst).
+RATE_LIMITS = {
+    "signal": (
+        env.float("RATE_SIGNAL_PER_SECOND", default=50.0),
+        env.int("RATE_SIGNAL_BURST", default=200),
+    ),
+    "chat": (env.float("RATE_CHAT_PER_SECOND", default=1.0), env.int("RATE_CHAT_BURST", default=5)),
+    "other": (
+        env.float("RATE_OTHER_PER_SECOND", default=5.0),
+        env.int("RATE_OTHER_BURST", default=30),
+    ),
+}
+# Dropped messages within the window before the socket is closed with 4429.
+RATE_LIMIT_STRIKES = env.int("RATE_LIMIT_STRIKES", default=30)
+RATE_LIMIT_STRIKE_WINDOW = 10
+# Bad messages per minute before the socket is closed with 4400.
+BAD_MESSAGE_LIMIT = env.int("BAD_MESSAGE_LIMIT", default=20)
+# Per person, across workers (counted in the cache).
+MAX_CONNECTIONS_PER_ROOM = env.int("MAX_CONNECTIONS_PER_ROOM", default=2)
+MAX_CONNECTIONS_PER_USER = env.int("MAX_CONNECTIONS_PER_USER", default=6)
+JOINS_PER_MINUTE = env.int("JOINS_PER_MINUTE", default=20)
+LOGIN_FAILURES_LIMIT = env.int("LOGIN_FAILURES_LIMIT", default=5)  # per 15 minutes
+ROOM_PASSWORD_FAILURES_LIMIT = env.int("ROOM_PASSWORD_FAILURES_LIMIT", default=5)  # per 15 min
+THROTTLE_WINDOW = 15 * 60
+
+# The cache holds the throttling counters: shared through Redis when there is one.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "confab",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from rooms import access, events
+from rooms import access, events, throttle
 from rooms.models import CHAT_MAX_LENGTH, ChatMessage, Presence, Room, display_name
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ class JoinRefused(Exception):  # noqa: N818 - a refusal, not a programming error
     NO_ACCESS = "no_access"
     LOCKED = "locked"
     FULL = "full"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
+    TOO_MANY_JOINS = "too_many_joins"
 
     def __init__(self, reason: str, room: Room | None = None, occupancy: int = 0) -> None:
         super().__init__(reason)
@@ -130,6 +132,9 @@ def join_room(
     """
     if not user.is_authenticated:
         raise JoinRefused(JoinRefused.NOT_SIGNED_IN)
+    # Counted before anything else, so refused attempts count too (a reconnect loop).
+    if throttle.hit("join", str(user.pk), window=60) > settings.JOINS_PER_MINUTE:
+        raise JoinRefused(JoinRefused.TOO_MANY_JOINS)
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(slug=slug).first()
         if room is None or not room.is_open:
@@ -144,6 +149,12 @@ def join_room(
         peers = list(room.presences.all())
         if len(peers) >= room.capacity:
             raise JoinRefused(JoinRefused.FULL, room, occupancy=len(peers))
+        my_rooms = list(Presence.objects.filter(user=user).values_list("room_id", flat=True))
+        if (
+            len(my_rooms) >= settings.MAX_CONNECTIONS_PER_USER
+            or my_rooms.count(room.pk) >= settings.MAX_CONNECTIONS_PER_ROOM
+        ):
+            raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS, room)
         is_voice = room.kind == Room.Kind.VOICE
         presence = Presence.objects.create(
             room=room,

@@ -6,14 +6,42 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.views import LoginView
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import access, services
+from rooms import access, services, throttle
 from rooms.forms import RoomForm, RoomPasswordForm, SignUpForm
 from rooms.models import Room, display_name
+
+
+class ThrottledLoginView(LoginView):
+    """Django's login, refusing further guesses after LOGIN_FAILURES_LIMIT failures in 15
+    minutes for one username (and four times that from one address)."""
+
+    redirect_authenticated_user = True
+
+    def _idents(self) -> list[tuple[str, str, int]]:
+        limit = settings.LOGIN_FAILURES_LIMIT
+        username = str(self.request.POST.get("username", "")).strip().lower()
+        address = str(self.request.META.get("REMOTE_ADDR", ""))
+        return [("login-user", username, limit), ("login-address", address, limit * 4)]
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        if any(throttle.exceeded(scope, ident, limit) for scope, ident, limit in self._idents()):
+            form = self.get_form()
+            form.errors.clear()
+            form.add_error(None, _("Too many failed sign-in attempts. Try again in 15 minutes."))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        for scope, ident, _limit in self._idents():
+            throttle.hit(scope, ident, settings.THROTTLE_WINDOW)
+        return super().form_invalid(form)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -68,13 +96,7 @@ def _open_room(slug: str) -> Room:
 def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     room = _open_room(slug)
     if not access.has_access(request.session, room, request.user):
-        form = RoomPasswordForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            if room.check_password(form.cleaned_data["password"]):
-                access.grant_access(request.session, room)
-                return redirect("room", slug=room.slug)
-            form.add_error("password", _("That password is not right."))
-        return render(request, "rooms/room_password.html", {"room": room, "form": form})
+        return _room_password(request, room)
     config = {
         "slug": room.slug,
         "name": room.name,
@@ -87,6 +109,24 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
     }
     return render(request, "rooms/room.html", {"room": room, "config": config})
+
+
+def _room_password(request: HttpRequest, room: Room) -> HttpResponse:
+    """Ask for a private room's password; guesses are throttled per person and room."""
+    form = RoomPasswordForm(request.POST or None)
+    ident = f"{request.user.pk}:{room.pk}"
+    if throttle.exceeded("room-password", ident, settings.ROOM_PASSWORD_FAILURES_LIMIT):
+        blocked = _("Too many wrong passwords. Try again in 15 minutes.")
+        context = {"room": room, "form": RoomPasswordForm(), "blocked": blocked}
+        return render(request, "rooms/room_password.html", context, status=429)
+    if request.method == "POST" and form.is_valid():
+        if room.check_password(form.cleaned_data["password"]):
+            throttle.reset("room-password", ident)
+            access.grant_access(request.session, room)
+            return redirect("room", slug=room.slug)
+        throttle.hit("room-password", ident, settings.THROTTLE_WINDOW)
+        form.add_error("password", _("That password is not right."))
+    return render(request, "rooms/room_password.html", {"room": room, "form": form})
 
 
 @login_required

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,6 +27,7 @@ from rooms.services import JoinRefused
 from signaling import presence, protocol
 from signaling.ice import ice_servers
 from signaling.protocol import Message, ProtocolError
+from signaling.ratelimit import ConnectionLimits
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +39,9 @@ REFUSALS = {
     JoinRefused.NO_ACCESS: (protocol.CLOSE_FORBIDDEN, "private room: password required"),
     JoinRefused.LOCKED: (protocol.CLOSE_FORBIDDEN, "room is locked"),
     JoinRefused.FULL: (protocol.CLOSE_FULL, "room is full"),
+    JoinRefused.TOO_MANY_CONNECTIONS: (protocol.CLOSE_RATE_LIMITED, "too many open connections"),
+    JoinRefused.TOO_MANY_JOINS: (protocol.CLOSE_RATE_LIMITED, "too many joins; wait a minute"),
 }
-
-BAD_MESSAGE_LIMIT = 20  # bad messages per minute before the socket is closed with 4400
 
 
 # Fresh TURN credentials are pushed when this fraction of their lifetime has passed.
@@ -69,7 +69,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.peers: dict[str, str] = {}  # peer_id -> channel name, this room only
-        self.bad_messages: list[float] = []
+        self.limits = ConnectionLimits()
         self.leave_reason = "disconnected"
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Accept first: a refusal must reach the browser as a close code it can explain.
@@ -170,18 +170,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return  # refused or leaving: nothing a client says now means anything
         try:
             message = protocol.parse(text_data, bytes_data)
+            if not self.limits.allow(message.type):
+                raise ProtocolError(
+                    protocol.RATE_LIMITED,
+                    f"too many {message.type} messages; slow down",
+                    message.type,
+                )
             await self.HANDLERS[message.type](self, message)
         except ProtocolError as problem:
             await self.send_message(problem.as_message())
-            if problem.code == protocol.BAD_MESSAGE:
-                await self.count_bad_message()
-
-    async def count_bad_message(self) -> None:
-        now = time.monotonic()
-        self.bad_messages = [t for t in self.bad_messages if now - t < 60] + [now]
-        if len(self.bad_messages) >= BAD_MESSAGE_LIMIT:
-            await self.give_up_seat("disconnected")
-            await self.close(code=protocol.CLOSE_ABUSE, reason="too many invalid messages")
+            if problem.code == protocol.BAD_MESSAGE and self.limits.bad_message():
+                await self.give_up_seat("disconnected")
+                await self.close(code=protocol.CLOSE_ABUSE, reason="too many invalid messages")
+            elif problem.code == protocol.RATE_LIMITED and self.limits.strike():
+                await self.give_up_seat("disconnected")
+                await self.close(code=protocol.CLOSE_RATE_LIMITED, reason="too many messages")
 
     async def on_relay(self, message: Message) -> None:
         # The hot path: no database, no group. `to` must be a peer of this room.

@@ -17,8 +17,15 @@ from django.test import Client
 from config.asgi import application
 from rooms import services
 from rooms.models import Profile, Room
+from tests import cache_keys
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache_namespace() -> None:
+    """Throttling counters start at zero in every test."""
+    cache_keys.new_namespace()
 
 
 def make_user(username: str, display: str, **extra: Any) -> User:

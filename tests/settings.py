@@ -12,3 +12,6 @@ os.environ.setdefault("HTTPS", "0")
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests only
+
+for cache in CACHES.values():  # noqa: F405
+    cache["KEY_FUNCTION"] = "tests.cache_keys.make_key"
