@@ -103,6 +103,12 @@ async function acquireMedia() {
     );
     return;
   }
+  showDeviceNotice(
+    isVoice
+      ? gettext("Allow the microphone so that others can hear you.")
+      : gettext("Allow the camera and microphone so that others can see and hear you."),
+    false,
+  );
   const attempts = isVoice
     ? [{ audio: true }]
     : [{ audio: true, video: VIDEO_CONSTRAINTS }, { audio: true }, { video: VIDEO_CONSTRAINTS }];
@@ -386,7 +392,11 @@ function capBitrates() {
 
 // --- Signaling events ---------------------------------------------------------------------
 
-signaling.on("welcome", (welcome) => {
+// Devices are asked for once we are admitted: a refused person (room full, banned...) is
+// not asked for a camera at all. The first welcome starts it; later ones reuse it.
+let mediaReady = null;
+
+signaling.on("welcome", async (welcome) => {
   // Every welcome is a fresh join (also after a reconnect): new peer id, new connections.
   removeAllPeers();
   state.selfId = welcome.self.peer_id;
@@ -401,13 +411,21 @@ signaling.on("welcome", (welcome) => {
   refreshLocalTile();
   mergeHistory(welcome.history || [], !state.joinedOnce);
   state.joinedOnce = true;
+  const listed = (welcome.peers || []).map((info) => ensurePeer(info.peer_id, info).id);
+  mediaReady = mediaReady || acquireMedia();
+  await mediaReady;
+  if (signaling.peerId !== welcome.self.peer_id || state.ended || state.leaving) return; // superseded
   sendMedia();
   // The newcomer offers to everyone already here (attachLocalTracks -> negotiationneeded).
-  for (const info of welcome.peers || []) {
-    const peer = ensurePeer(info.peer_id, info);
+  for (const id of listed) {
+    const peer = peers.get(id);
+    if (!peer || peer.pc) continue;
     createConnection(peer);
     attachLocalTracks(peer, false);
   }
+  // People who came after us while we waited for devices already offered and got an
+  // answer without our tracks: adding them renegotiates.
+  for (const peer of peers.values()) if (peer.pc && !listed.includes(peer.id)) attachLocalTracks(peer, false);
   peersChanged();
 });
 
@@ -533,6 +551,7 @@ function showClosed(code, reason) {
   ui.closedSignin.hidden = code !== CLOSE.NOT_SIGNED_IN;
   ui.closedRetry.hidden = !(code === CLOSE.FORBIDDEN && /password|private/i.test(reason || ""));
   ui.closed.hidden = false;
+  peersChanged();
   for (const button of ui.call.querySelectorAll(".controls .control:not(#toggle-chat)")) button.disabled = true;
   ui.chatInput.disabled = true;
   ui.closed.querySelector("a:not([hidden])")?.focus();
@@ -673,7 +692,11 @@ function refreshLocalTile() {
 
 function peersChanged() {
   const people = peers.size + 1;
-  ui.count.textContent = fmt(gettext("%(count)s of %(capacity)s"), { count: people, capacity: config.capacity });
+  // Only once we are in: before (or after) that the count would be a guess.
+  ui.count.textContent =
+    state.selfId && !state.ended
+      ? fmt(gettext("%(count)s of %(capacity)s"), { count: people, capacity: config.capacity })
+      : "";
   ui.count.setAttribute(
     "aria-label",
     fmt(ngettext("%(count)s person in the call", "%(count)s people in the call", people), { count: people }),
@@ -682,9 +705,9 @@ function peersChanged() {
   capBitrates();
 }
 
-// The grid: the number of columns that gives the largest tiles for this many people in this
-// space (16:9 for video, 4:3 for voice); on small screens tiles keep a usable size and the
-// grid scrolls.
+// The grid: the tile width (from the number of columns) that gives the largest tiles for this
+// many people in this space (16:9 for video, 4:3 for voice); on small screens tiles keep a
+// usable size and the grid scrolls.
 function layout() {
   const container = ui.tiles;
   const count = container.children.length;
@@ -709,7 +732,6 @@ function layout() {
     const columns = Math.max(1, Math.min(count, Math.floor((width + gap) / (minWidth + gap))));
     best = { columns, size: (width - gap * (columns - 1)) / columns };
   }
-  container.style.setProperty("--columns", String(best.columns));
   container.style.setProperty("--tile-width", `${Math.floor(best.size)}px`);
 }
 
@@ -726,7 +748,7 @@ function levelMeter(stream) {
     audioContext = audioContext || new Context();
     const source = audioContext.createMediaStreamSource(stream);
     const analyser = audioContext.createAnalyser();
-    analyser.fftSize = 512;
+    analyser.fftSize = 2048; // ~43 ms of sound per look: short sounds are not missed
     source.connect(analyser);
     const samples = new Uint8Array(analyser.fftSize);
     return {
@@ -750,7 +772,7 @@ function levelMeter(stream) {
 }
 
 const SPEAKING_LEVEL = 0.02;
-const SPEAKING_HOLD_MS = 400;
+const SPEAKING_HOLD_MS = 500;
 
 setInterval(() => {
   if (!audioContext || audioContext.state !== "running") return;
@@ -1024,7 +1046,6 @@ async function start() {
   refreshLocalTile();
   peersChanged();
   updateControls();
-  await acquireMedia();
   signaling.connect();
 }
 

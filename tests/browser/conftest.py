@@ -289,7 +289,15 @@ class Person:
         except Exception as error:
             raise AssertionError(f"{self.name}: media did not flow: {self.stats()}") from error
 
-    def tile(self, other: Person) -> Any:
+    def message_box(self) -> Locator:
+        return self.page.get_by_role("textbox", name="Message")
+
+    def say(self, text: str) -> None:
+        """Send a chat message the way people do: type, then Enter."""
+        self.message_box().fill(text)
+        self.message_box().press("Enter")
+
+    def tile(self, other: Person) -> Locator:
         return self.page.locator(".tile:not(.local)", has_text=other.name)
 
 

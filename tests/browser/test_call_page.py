@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import WebSocketRoute, expect
 
-from tests.browser.conftest import OUTPUT, Person
+from tests.browser.conftest import OUTPUT, Person, Server
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +41,237 @@ def test_two_people_in_a_video_room_created_from_the_lobby_see_and_hear_each_oth
         expect(me.tile(other).locator(".tile-name")).to_have_text(other.name)
         expect(me.page.locator(".tile.local .tile-name")).to_have_text(f"{me.name} (you)")
         expect(me.page.locator("#people-count")).to_have_text("2 of 6")
+
+
+def test_a_chat_message_sent_by_one_person_appears_for_the_other_as_plain_text(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Chat room")
+    bob.join(room_url)
+
+    box = alice.message_box()
+    box.fill("Hello <b>Bob</b> & <img src=x onerror=alert(1)>")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    # Shift+Enter is a new line, Enter sends.
+    box.type("line one")
+    box.press("Shift+Enter")
+    box.type("line two")
+    box.press("Enter")
+
+    messages = bob.page.locator("#chat-messages .message")
+    expect(messages).to_have_count(2)
+    first = messages.nth(0)
+    expect(first.locator(".message-name")).to_have_text("Alice")
+    expect(first.locator(".message-body")).to_have_text("Hello <b>Bob</b> & <img src=x onerror=alert(1)>")
+    assert first.locator(".message-body b, .message-body img").count() == 0
+    assert re.fullmatch(r"\d{1,2}:\d{2}(\s?[AP]M)?", first.locator("time").inner_text())
+    assert messages.nth(1).locator(".message-body").inner_text() == "line one\nline two"
+    # The sender's own copy is the server's acknowledgement.
+    expect(alice.page.locator("#chat-messages .message.mine")).to_have_count(2)
+
+
+def test_someone_who_joins_later_sees_the_history_and_can_load_older_messages(
+    person: People, server: Server
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Busy room")
+    slug = room_url.rstrip("/").rsplit("/", 1)[-1]
+    server.manage(
+        "shell",
+        "-c",
+        "from rooms.models import ChatMessage, Room\n"
+        "from django.contrib.auth.models import User\n"
+        f"room = Room.objects.get(slug={slug!r})\n"
+        f"author = User.objects.get(username={alice.username!r})\n"
+        "ChatMessage.objects.bulk_create([ChatMessage(room=room, author=author,"
+        " author_name='Alice', body=f'message {i}') for i in range(1, 61)])\n",
+    )
+
+    bob.join(room_url)
+    messages = bob.page.locator("#chat-messages .message")
+    expect(messages).to_have_count(50)
+    expect(messages.last.locator(".message-body")).to_have_text("message 60")
+    older = bob.page.get_by_role("button", name="Load older messages")
+    older.click()
+    expect(messages).to_have_count(60)
+    expect(messages.first.locator(".message-body")).to_have_text("message 1")
+    expect(older).to_be_hidden()
+
+
+def test_muting_the_microphone_and_turning_the_camera_off_show_badges_to_the_other_person(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Badges")
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    bob_on_alice = alice.tile(bob)
+    expect(bob_on_alice.locator(".mic-off")).to_be_hidden()
+    expect(bob_on_alice.locator(".cam-off")).to_be_hidden()
+
+    bob.page.get_by_role("button", name="Mute microphone").click()
+    expect(bob_on_alice.locator(".mic-off")).to_be_visible()
+    expect(bob.page.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    expect(bob.page.locator(".tile.local .mic-off")).to_be_visible()
+
+    bob.page.get_by_role("button", name="Turn camera off").click()
+    expect(bob_on_alice.locator(".cam-off")).to_be_visible()
+    expect(bob_on_alice).to_have_class(re.compile(r"\bno-video\b"))
+
+    # Tracks were only disabled: still attached, nothing renegotiated.
+    senders = bob.page.evaluate(
+        """() => [...window.confab.peers.values()][0].pc.getSenders()
+             .filter((s) => s.track).map((s) => [s.track.kind, s.track.enabled]).sort()"""
+    )
+    assert senders == [["audio", False], ["video", False]]
+
+    bob.page.get_by_role("button", name="Unmute microphone").click()
+    bob.page.get_by_role("button", name="Turn camera on").click()
+    expect(bob_on_alice.locator(".mic-off")).to_be_hidden()
+    expect(bob_on_alice.locator(".cam-off")).to_be_hidden()
+    expect(bob_on_alice).not_to_have_class(re.compile(r"\bno-video\b"))
+
+
+def test_leaving_returns_to_the_lobby_and_removes_the_tile_on_the_other_side(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Short call")
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    expect(alice.tile(bob)).to_be_visible()
+
+    bob.page.get_by_role("button", name="Leave the call").click()
+    expect(bob.page).to_have_url(bob.url("/"))
+    expect(alice.tile(bob)).to_have_count(0)
+    expect(alice.page.locator("#people-count")).to_have_text("1 of 6")
+    assert alice.page.evaluate("window.confab.peers.size") == 0
+
+
+def test_three_people_each_decode_two_remote_videos(person: People) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    charlie = person("Charlie", viewport={"width": 390, "height": 844})
+    room_url = alice.create_room("Design review")
+    bob.join(room_url)
+    charlie.join(room_url)
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2)
+        rows = someone.stats()
+        assert len(rows) == 2
+        assert all(row["framesDecoded"] > 0 and row["audioPackets"] > 0 for row in rows), rows
+
+    # A lived-in call for the screenshots: a few messages, someone muted.
+    bob.say("Morning all! Slides are in the shared folder.")
+    alice.say("Thanks Bob, starting in a minute.")
+    charlie.page.get_by_role("button", name="Mute microphone").click()
+    expect(alice.page.locator("#chat-messages .message")).to_have_count(2)
+    expect(alice.tile(charlie).locator(".mic-off")).to_be_visible()
+    alice.page.screenshot(path=str(OUTPUT / "three-person-call.png"))
+
+    # Phone width: the chat is closed and opens over the stage.
+    expect(charlie.page.locator("#chat")).to_be_hidden()
+    expect(charlie.page.locator("#chat-unread")).to_be_visible()
+    charlie.page.screenshot(path=str(OUTPUT / "three-person-call-phone.png"))
+    charlie.page.get_by_role("button", name="Chat").click()
+    expect(charlie.page.locator("#chat")).to_be_visible()
+    expect(charlie.page.locator("#chat-messages .message")).to_have_count(2)
+
+
+def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(person: People) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Coffee chat", kind="voice")
+    bob.join(room_url)
+    for me, other in ((alice, bob), (bob, alice)):
+        me.wait_for_media(1, video=False)
+        [row] = me.stats()
+        assert row["audioPackets"] > 0, row
+        assert row["outboundAudio"] > 0, row
+        assert row["outboundVideo"] == 0, row
+        assert row["videoTransceivers"] == 0, row
+        assert row["sendingVideo"] == 0, row
+        assert me.page.evaluate("window.confab.localStream.getVideoTracks().length") == 0
+        expect(me.page.get_by_role("button", name="Turn camera off")).to_have_count(0)
+        expect(me.tile(other).locator(".avatar-initial")).to_have_text(other.name[0])
+        # The speaking indicator lights up with the fake microphone's beeps once the page
+        # may use sound (a click). Beeps are short: look at every frame.
+        me.page.locator(".stage-head").click()
+        me.page.wait_for_function(
+            "(id) => document.querySelector(`.tile[data-peer='${id}']`)"
+            ".classList.contains('speaking')",
+            arg=me.page.evaluate("[...window.confab.peers.keys()][0]"),
+            polling="raf",
+        )
+    alice.page.screenshot(path=str(OUTPUT / "voice-room.png"))
+
+
+def test_the_third_person_in_a_room_for_two_is_told_that_it_is_full(person: People) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Pair programming", capacity=2)
+    bob.join(room_url)
+    charlie.page.goto(room_url)
+    closed = charlie.page.locator("#closed")
+    expect(closed).to_be_visible()
+    expect(closed).to_contain_text("This room is full (2 of 2).")
+    expect(closed.get_by_role("link", name="Back to the lobby")).to_be_visible()
+    assert charlie.page.evaluate("window.confab.peers.size") == 0
+    # Refused before any device was asked for.
+    assert charlie.page.evaluate("window.confab.localStream.getTracks().length") == 0
+    charlie.page.screenshot(path=str(OUTPUT / "room-full.png"))
+    # No retry after a refusal: Alice and Bob stay a pair.
+    alice.wait_for_media(1)
+    expect(alice.page.locator("#people-count")).to_have_text("2 of 2")
+
+
+def test_someone_who_denies_the_camera_and_microphone_still_watches_listens_and_chats(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    bob = person("Bob", deny_media=True)
+    room_url = alice.create_room("Town hall")
+    bob.join(room_url)
+    expect(bob.page.locator("#device-notice")).to_contain_text(
+        "You did not allow the camera and microphone"
+    )
+    bob.wait_for_media(1)  # recvonly transceivers: Bob sees and hears Alice
+    alice.page.wait_for_function(
+        """() => [...window.confab.peers.values()].some(
+             (p) => p.pc && p.pc.connectionState === "connected")"""
+    )
+    expect(alice.tile(bob).locator(".mic-off")).to_be_visible()
+    expect(alice.tile(bob).locator(".cam-off")).to_be_visible()
+    expect(bob.page.get_by_role("button", name="No microphone")).to_be_disabled()
+    expect(bob.page.get_by_role("button", name="No camera")).to_be_disabled()
+    bob.say("I can see you, no camera here")
+    expect(alice.page.locator("#chat-messages .message-body")).to_have_text(
+        ["I can see you, no camera here"]
+    )
+
+
+def test_an_unexpected_drop_says_it_is_reconnecting_and_rejoins_the_call(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    sockets: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def through_proxy(page_side: WebSocketRoute) -> None:
+        sockets.append((page_side, page_side.connect_to_server()))
+
+    bob.page.route_web_socket(re.compile(r"/ws/rooms/"), through_proxy)
+    room_url = alice.create_room("Flaky network")
+    bob.join(room_url)
+    bob.wait_for_media(1)
+    first_id = bob.page.evaluate("window.confab.selfId")
+
+    # The network drops: the server loses the socket, the page sees an abnormal close.
+    page_side, server_side = sockets[-1]
+    server_side.close()
+    page_side.close(code=1011, reason="network went away")
+    notice = bob.page.locator("#conn-notice")
+    expect(notice).to_have_text("Connection lost — reconnecting…")
+    expect(notice).to_be_hidden()
+    assert bob.page.evaluate("window.confab.selfId") != first_id
+    bob.wait_for_media(1)
+    alice.wait_for_media(1)
+    expect(alice.tile(bob)).to_have_count(1)
