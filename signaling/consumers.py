@@ -234,7 +234,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_ping(self, message: Message) -> None:
         # Liveness is this worker's job (signaling.presence), so a ping costs no query.
-        await self.send_message({"type": "pong"})
+        await self.send_message({"type": "pong", **message.fields})
 
     async def on_moderate(self, message: Message) -> None:
         try:

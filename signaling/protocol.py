@@ -151,6 +151,12 @@ def _ban(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {**_peer_action(data, kind), "minutes": minutes}
 
 
+def _ping(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    if data.get("id") is None:
+        return {}
+    return {"id": _string(data, "id", kind, min_len=0, max_len=MAX_PEER_ID)}
+
+
 def _room_action(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"reason": _reason(data, kind)}
 
@@ -168,7 +174,7 @@ VALIDATORS = {
     "candidate": _candidate,
     "chat": _chat,
     "media": _media,
-    "ping": _nothing,
+    "ping": _ping,
     "leave": _nothing,
     # Moderation (docs/protocol.md, "Moderation"): rooms.moderation checks the right.
     "kick": _peer_action,
