@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import logging
+import secrets
 from typing import Any
 
 import pytest
@@ -273,5 +273,5 @@ def test_the_consumer_survives_generated_traffic_and_keeps_rooms_apart(alice, ca
                 loop.run_until_complete(peer.close())
         loop.run_until_complete(database_sync_to_async(connections.close_all)())
         loop.close()
-    print(f"fuzz: {inputs_tried} inputs in {EXAMPLES} batches")  # noqa: T201
+    print(f"fuzz: {inputs_tried} inputs in {EXAMPLES} batches")
     assert inputs_tried > 2000
