@@ -27,6 +27,8 @@ const ui = {
   count: $("people-count"),
   status: $("conn-status"),
   connNotice: $("conn-notice"),
+  infoNotice: $("info-notice"),
+  locked: $("room-locked"),
   deviceNotice: $("device-notice"),
   deviceNoticeText: $("device-notice-text"),
   deviceRetry: $("device-retry"),
@@ -58,12 +60,14 @@ const ui = {
 const state = {
   selfId: null,
   selfName: config.me,
+  isModerator: false,
   localStream: new MediaStream(),
   media: { audio: false, video: false, screen: false }, // what we tell others
   iceConfig: { iceServers: [], iceTransportPolicy: "all" },
   leaving: false,
   ended: false,
   joinedOnce: false,
+  pastSelfIds: new Set(), // our own earlier seats (before a reconnect): never someone else
 };
 
 // peer_id -> Peer (see makePeer). Exposed for tests and debugging as window.confab.peers.
@@ -360,12 +364,16 @@ async function addCandidate(peer, candidate) {
   }
 }
 
+const watchedTracks = new WeakSet();
+
 function remoteTrack(peer, track) {
   const tracks = peer.stream.getTracks().filter((t) => t.kind !== track.kind);
   peer.stream = new MediaStream([...tracks, track]);
-  track.addEventListener("mute", () => refreshTile(peer));
-  track.addEventListener("unmute", () => refreshTile(peer));
-  track.addEventListener("ended", () => refreshTile(peer));
+  if (!watchedTracks.has(track)) {
+    // A renegotiation can announce the same track again.
+    watchedTracks.add(track);
+    for (const type of ["mute", "unmute", "ended"]) track.addEventListener(type, () => refreshTile(peer));
+  }
   bindRemoteMedia(peer);
   if (track.kind === "audio") {
     peer.meter?.disconnect();
@@ -399,19 +407,27 @@ let mediaReady = null;
 signaling.on("welcome", async (welcome) => {
   // Every welcome is a fresh join (also after a reconnect): new peer id, new connections.
   removeAllPeers();
+  if (state.selfId) state.pastSelfIds.add(state.selfId);
   state.selfId = welcome.self.peer_id;
   state.selfName = welcome.self.name || config.me;
+  state.isModerator = Boolean(welcome.self.is_moderator);
   state.iceConfig = {
     iceServers: Array.isArray(welcome.ice_servers) ? welcome.ice_servers : [],
     iceTransportPolicy: welcome.ice_transport_policy === "relay" ? "relay" : "all",
   };
-  if (welcome.room && welcome.room.capacity) config.capacity = welcome.room.capacity;
+  if (welcome.room) {
+    if (welcome.room.capacity) config.capacity = welcome.room.capacity;
+    ui.locked.hidden = !welcome.room.locked;
+  }
   setCallState("joined");
   ui.connNotice.hidden = true;
   refreshLocalTile();
   mergeHistory(welcome.history || [], !state.joinedOnce);
   state.joinedOnce = true;
-  const listed = (welcome.peers || []).map((info) => ensurePeer(info.peer_id, info).id);
+  // The server may still hold our previous seat for a while after a drop: not a person.
+  const listed = (welcome.peers || [])
+    .filter((info) => !state.pastSelfIds.has(info.peer_id))
+    .map((info) => ensurePeer(info.peer_id, info).id);
   mediaReady = mediaReady || acquireMedia();
   await mediaReady;
   if (signaling.peerId !== welcome.self.peer_id || state.ended || state.leaving) return; // superseded
@@ -429,23 +445,27 @@ signaling.on("welcome", async (welcome) => {
   peersChanged();
 });
 
+function isSomeoneElse(id) {
+  return typeof id === "string" && id !== state.selfId && !state.pastSelfIds.has(id);
+}
+
 signaling.on("peer-joined", ({ peer: info }) => {
   // They will send the offer; the connection is made when it arrives.
-  ensurePeer(info.peer_id, info);
+  if (isSomeoneElse(info.peer_id)) ensurePeer(info.peer_id, info);
 });
 
 signaling.on("peer-left", ({ peer_id: id }) => removePeer(id));
 
 for (const type of ["offer", "answer"]) {
   signaling.on(type, (message) => {
-    if (message.from === state.selfId) return;
+    if (!isSomeoneElse(message.from)) return;
     const peer = ensurePeer(message.from);
     enqueue(peer, () => handleDescription(peer, { type, sdp: message.sdp }));
   });
 }
 
 signaling.on("candidate", (message) => {
-  if (!message.candidate || message.from === state.selfId) return;
+  if (!message.candidate || !isSomeoneElse(message.from)) return;
   const peer = ensurePeer(message.from);
   enqueue(peer, async () => {
     if (!peer.pc || !peer.pc.remoteDescription) peer.pendingCandidates.push(message.candidate);
@@ -462,6 +482,62 @@ signaling.on("media", (message) => {
 
 signaling.on("chat", (message) => addLiveMessage(message));
 
+signaling.on("chat-hidden", ({ id }) => {
+  // A moderator hid it. Its id stays known, so a reconnect's history cannot bring it back.
+  ui.messages.querySelector(`[data-id="${CSS.escape(String(id))}"]`)?.remove();
+  ui.chatEmpty.hidden = ui.messages.children.length > 0;
+});
+
+// Fresh TURN credentials: for ICE restarts and connections made from now on.
+signaling.on("ice-servers", (message) => {
+  if (!Array.isArray(message.ice_servers)) return;
+  state.iceConfig = { ...state.iceConfig, iceServers: message.ice_servers };
+  for (const peer of peers.values()) {
+    try {
+      peer.pc?.setConfiguration(state.iceConfig);
+    } catch (error) {
+      console.warn("call: new ICE servers refused", error);
+    }
+  }
+});
+
+// The server has already told the others; we turn the device off here and say why.
+signaling.on("moderator-request", ({ action }) => {
+  const kind = { mute: "audio", "stop-video": "video" }[action];
+  if (!kind) return;
+  const track = localTrack(kind);
+  if (track) track.enabled = false;
+  state.media[kind] = false;
+  updateControls();
+  refreshLocalTile();
+  sendMedia();
+  showInfo(kind === "audio" ? gettext("A moderator muted you.") : gettext("A moderator turned your camera off."));
+});
+
+signaling.on("role", ({ peer_id: id, is_moderator: isModerator }) => {
+  if (id === state.selfId) {
+    state.isModerator = Boolean(isModerator);
+    if (isModerator) showInfo(gettext("You are now a moderator of this room."));
+  } else if (peers.has(id)) {
+    peers.get(id).isModerator = Boolean(isModerator);
+  }
+});
+
+signaling.on("room-updated", (message) => {
+  if (typeof message.locked === "boolean") ui.locked.hidden = !message.locked;
+});
+
+let infoTimer = null;
+
+function showInfo(text) {
+  ui.infoNotice.textContent = text;
+  ui.infoNotice.hidden = false;
+  clearTimeout(infoTimer);
+  infoTimer = setTimeout(() => {
+    ui.infoNotice.hidden = true;
+  }, 8000);
+}
+
 signaling.on("error", (message) => {
   if (message.ref === "chat" || (message.code === "rate_limited" && !message.ref)) {
     showChatError(chatErrorWords(message));
@@ -470,7 +546,7 @@ signaling.on("error", (message) => {
   }
 });
 
-signaling.on("close", ({ code, reason, final, delay }) => {
+signaling.on("close", ({ code, reason, final, welcomed, delay }) => {
   removeAllPeers();
   if (state.leaving) return;
   if (!final) {
@@ -480,7 +556,7 @@ signaling.on("close", ({ code, reason, final, delay }) => {
     console.info(`call: connection closed (${code}); next try in ${delay} ms`);
     return;
   }
-  showClosed(code, reason);
+  showClosed(code, reason, welcomed);
 });
 
 function sendMedia() {
@@ -501,7 +577,7 @@ function setCallState(value) {
 
 // --- Close codes, worded for people ----------------------------------------------------------
 
-function closeWords(code, reason) {
+function closeWords(code, reason, welcomed) {
   reason = reason || "";
   switch (code) {
     case CLOSE.ABUSE:
@@ -511,7 +587,12 @@ function closeWords(code, reason) {
     case CLOSE.NOT_FOUND:
       return gettext("This room does not exist or has been closed.");
     case CLOSE.RATE_LIMITED:
+      if (/connections/i.test(reason))
+        return gettext("You have too many connections open to this room. Close another tab, then try again.");
+      if (/joins/i.test(reason)) return gettext("You joined too many times in a short while. Wait a minute, then try again.");
       return gettext("Your connection sent too much too fast and was closed.");
+    case CLOSE.ENDED:
+      return gettext("The meeting was ended by a moderator.");
     case CLOSE.FULL: {
       const numbers = reason.match(/(\d+)\s*(?:of|\/)\s*(\d+)/);
       const capacity = numbers ? numbers[2] : config.capacity;
@@ -526,10 +607,12 @@ function closeWords(code, reason) {
       if (why.includes("locked")) return gettext("This room is locked: nobody new can join right now.");
       if (why.includes("removed") || why.includes("kick"))
         return gettext("You were removed from this room by a moderator.");
-      if (why.includes("ended")) return gettext("The meeting has ended.");
-      return reason
-        ? fmt(gettext("You cannot be in this room: %(reason)s."), { reason })
-        : gettext("You cannot be in this room.");
+      if (why.includes("ended")) return gettext("The meeting was ended by a moderator.");
+      if (reason) return fmt(gettext("You cannot be in this room: %(reason)s."), { reason });
+      // No reason (daphne drops it). In the call, only a moderator can close with 4403.
+      return welcomed
+        ? gettext("You were removed from this room by a moderator.")
+        : gettext("You cannot join this room right now: it may be locked, or you may be banned from it.");
     }
     default:
       return reason
@@ -538,12 +621,12 @@ function closeWords(code, reason) {
   }
 }
 
-function showClosed(code, reason) {
+function showClosed(code, reason, welcomed) {
   state.ended = true;
   stopLocalMedia();
   setCallState("closed");
   ui.connNotice.hidden = true;
-  ui.closedTitle.textContent = closeWords(code, reason);
+  ui.closedTitle.textContent = closeWords(code, reason, welcomed);
   ui.closedHint.textContent =
     code === CLOSE.NOT_SIGNED_IN
       ? gettext("Sign in, then open the room again.")
@@ -914,7 +997,7 @@ function noteIds(list) {
     if (oldestId === null || message.id < oldestId) oldestId = message.id;
     if (newestId === null || message.id > newestId) newestId = message.id;
   }
-  ui.chatEmpty.hidden = shownIds.size > 0;
+  ui.chatEmpty.hidden = ui.messages.children.length > 0;
 }
 
 // welcome.history: on the first join it is the whole log; after a reconnect only what is

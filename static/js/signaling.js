@@ -9,9 +9,15 @@
 //
 // Events: "open", "close", "message" (every message), and one per message `type`
 // ("welcome", "peer-joined", "peer-left", "offer", "answer", "candidate", "chat", "media",
-// "pong", "error"). A close with a 4xxx code (a refusal, see "Close codes") or after
+// "ice-servers", "chat-hidden", "moderator-request", "role", "room-updated", "pong",
+// "error"). A close with a 4xxx code (a refusal, see "Close codes") or after
 // leave() is final; any other close (1006: the network or the server went away) is retried
 // with exponential backoff and jitter as a fresh join.
+//
+// The "close" event carries {code, reason, final, welcomed, delay}: `welcomed` says whether
+// this socket had been admitted (a refusal at the door versus a removal from the call).
+// daphne drops the close reason (django/daphne#374), so a `closing {code, reason}` message
+// sent by the server just before it closes supplies the reason when the frame has none.
 
 export const CLOSE = Object.freeze({
   LEFT: 1000,
@@ -20,6 +26,7 @@ export const CLOSE = Object.freeze({
   FORBIDDEN: 4403,
   NOT_FOUND: 4404,
   FULL: 4409,
+  ENDED: 4410,
   RATE_LIMITED: 4429,
 });
 
@@ -41,6 +48,8 @@ export class Signaling {
     this.leaving = false;
     this.stopped = false;
     this.lastHeard = 0;
+    this.welcomed = false; // this socket got its welcome
+    this.closingNote = null; // the server's `closing` message, if it sent one
     this.handlers = new Map();
     this.heartbeatTimer = null;
     this.retryTimer = null;
@@ -73,6 +82,8 @@ export class Signaling {
     clearTimeout(this.retryTimer);
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    this.welcomed = false;
+    this.closingNote = null;
     socket.addEventListener("open", () => {
       if (socket === this.socket) this.emit("open", { attempt: this.attempt });
     });
@@ -132,7 +143,9 @@ export class Signaling {
     }
     if (message === null || typeof message !== "object" || typeof message.type !== "string") return;
     this.lastHeard = Date.now();
+    if (message.type === "closing") this.closingNote = message;
     if (message.type === "welcome") {
+      this.welcomed = true;
       this.peerId = message.self?.peer_id ?? null;
       this.attempt = 0;
       this.startHeartbeat(message.heartbeat);
@@ -177,13 +190,16 @@ export class Signaling {
     if (socket !== this.socket) return; // an old socket we already gave up on
     this.socket = null;
     this.stopHeartbeat();
+    const note = this.closingNote;
+    if (!reason && note && note.code === code && typeof note.reason === "string") reason = note.reason;
+    const welcomed = this.welcomed;
     const final = this.leaving || this.stopped || isRefusal(code);
     if (final) {
-      this.emit("close", { code, reason, final: true });
+      this.emit("close", { code, reason, final: true, welcomed });
       return;
     }
     const delay = this.nextDelay();
-    this.emit("close", { code, reason, final: false, delay, attempt: this.attempt });
+    this.emit("close", { code, reason, final: false, welcomed, delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

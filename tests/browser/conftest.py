@@ -4,12 +4,13 @@ The whole run must happen inside a loopback-only network namespace, so that WebR
 gathers loopback candidates and nothing leaves the machine (see
 /work/shared/notes/browser-testing.md). As root:
 
-    unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser -p no:cacheprovider'
+    unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser'
 
 Outside such a namespace every test here is skipped with that instruction.
 
 One server and one browser serve the whole session; each person is a browser context of
-their own (separate cookies), signed up through the real sign-up page.
+their own (separate cookies). A name is signed up once, through the real sign-up page; later
+tests reuse that account's cookies (signing up hashes a password, which is slow).
 """
 
 from __future__ import annotations
@@ -22,11 +23,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Locator,
     Page,
+    ViewportSize,
     expect,
     sync_playwright,
 )
@@ -94,17 +96,20 @@ class Server:
         return done.stdout
 
 
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def _wait_until_up(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
+        connection = HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            with urllib.request.urlopen(url + "/accounts/login/", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            connection.request("GET", "/accounts/login/")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
             pass
+        finally:
+            connection.close()
         time.sleep(0.1)  # polling for the server to come up, not waiting for a result
     raise RuntimeError(f"daphne did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()}")
 
@@ -136,6 +141,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         STUN_URLS="",  # no external STUN: an empty list (django-environ gives [] for "")
         TURN_URLS="",
         ICE_TRANSPORT_POLICY="all",
+        # The suite reuses a few accounts across many rooms in a couple of minutes; the
+        # per-person join throttle is tested elsewhere, not here.
+        JOINS_PER_MINUTE="600",
         PYTHONUNBUFFERED="1",
     )
     subprocess.run(
@@ -148,8 +156,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp / "daphne.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["config.asgi:application"],
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
             cwd=REPO,
             env=env,
             stdout=log_file,
@@ -157,7 +173,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(url, process, log)
+        _wait_until_up(port, process, log)
         yield Server(url=url, env=env, log=log)
     finally:
         os.kill(process.pid, signal.SIGTERM)
@@ -189,10 +205,11 @@ async () => {
     if (peer.pc) {
       const stats = await peer.pc.getStats();
       stats.forEach((r) => {
-        if (r.type === "inbound-rtp" && r.kind === "video") row.framesDecoded += r.framesDecoded || 0;
-        if (r.type === "inbound-rtp" && r.kind === "audio") row.audioPackets += r.packetsReceived || 0;
-        if (r.type === "outbound-rtp" && r.kind === "video") row.outboundVideo += 1;
-        if (r.type === "outbound-rtp" && r.kind === "audio") row.outboundAudio += r.packetsSent || 0;
+        const video = r.kind === "video";
+        if (r.type === "inbound-rtp" && video) row.framesDecoded += r.framesDecoded || 0;
+        if (r.type === "inbound-rtp" && !video) row.audioPackets += r.packetsReceived || 0;
+        if (r.type === "outbound-rtp" && video) row.outboundVideo += 1;
+        if (r.type === "outbound-rtp" && !video) row.outboundAudio += r.packetsSent || 0;
       });
       for (const t of peer.pc.getTransceivers()) {
         if (t.receiver.track && t.receiver.track.kind === "video") row.videoTransceivers += 1;
@@ -208,13 +225,16 @@ async () => {
 # wait_for_function does not await promises, so the predicate starts a getStats round in the
 # background and answers with the last finished one (`key` is unique per wait).
 MEDIA_FLOWS_JS = """
-([key, count, video]) => {
+([key, count, video, only]) => {
   const check = (window[key] ||= {ok: false, running: false});
   if (!check.running) {
     check.running = true;
     (async () => {
-      if (!window.confab || window.confab.peers.size !== count) return false;
-      for (const peer of window.confab.peers.values()) {
+      if (!window.confab) return false;
+      const all = window.confab.peers;
+      const peers = only ? only.map((id) => all.get(id)) : [...all.values()];
+      if (peers.length !== count || peers.some((peer) => !peer)) return false;
+      for (const peer of peers) {
         if (!peer.pc || peer.pc.connectionState !== "connected") return false;
         const stats = await peer.pc.getStats();
         let frames = 0, packets = 0;
@@ -230,6 +250,19 @@ MEDIA_FLOWS_JS = """
   }
   return check.ok;
 }
+"""
+
+
+REFUSE_FIRST_GETUSERMEDIA = """
+(() => {
+  const devices = navigator.mediaDevices;
+  if (!devices) return;
+  const real = devices.getUserMedia.bind(devices);
+  let refusals = 1;
+  devices.getUserMedia = (constraints) => refusals-- > 0
+    ? Promise.reject(new DOMException("Permission denied", "NotAllowedError"))
+    : real(constraints);
+})();
 """
 
 
@@ -274,15 +307,26 @@ class Person:
     def wait_joined(self) -> None:
         self.page.wait_for_function("() => window.confab && window.confab.selfId")
 
+    def peer_id(self) -> str:
+        return str(self.page.evaluate("window.confab.selfId"))
+
     def stats(self) -> list[dict[str, Any]]:
         return list(self.page.evaluate(STATS_JS))
 
-    def wait_for_media(self, remote: int, *, video: bool = True, timeout: float = 15_000) -> None:
-        """Every one of `remote` connections is connected and decodes the other's media."""
+    def wait_for_media(
+        self,
+        remote: int,
+        *,
+        video: bool = True,
+        only: list[str] | None = None,
+        timeout: float = 15_000,
+    ) -> None:
+        """`remote` connections (all of them, or those with the peer ids in `only`) are
+        connected and decode the other side's media."""
         try:
             self.page.wait_for_function(
                 MEDIA_FLOWS_JS,
-                arg=[f"__media_{uuid.uuid4().hex}", remote, video],
+                arg=[f"__media_{uuid.uuid4().hex}", remote, video, only],
                 polling=200,
                 timeout=timeout,
             )
@@ -301,25 +345,37 @@ class Person:
         return self.page.locator(".tile:not(.local)", has_text=other.name)
 
 
+@pytest.fixture(scope="session")
+def accounts() -> dict[str, tuple[str, Path]]:
+    """display name -> (username, saved cookies), filled as people first sign up."""
+    return {}
+
+
 @pytest.fixture
-def person(browser: Browser, server: Server) -> Iterator[Callable[..., Person]]:
-    """person("Alice") -> a signed-up Person in a fresh browser context."""
+def person(
+    browser: Browser,
+    server: Server,
+    accounts: dict[str, tuple[str, Path]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., Person]]:
+    """person("Alice") -> a signed-in Person in a fresh browser context of their own."""
     made: list[Person] = []
 
     def make(
-        name: str, *, viewport: dict[str, int] | None = None, deny_media: bool = False
+        name: str, *, viewport: ViewportSize | None = None, refuse_devices: bool = False
     ) -> Person:
+        known = accounts.get(name)
         context = browser.new_context(
-            viewport=viewport or {"width": 1280, "height": 720}, base_url=server.url
+            viewport=viewport or {"width": 1280, "height": 720},
+            base_url=server.url,
+            storage_state=known[1] if known else None,
         )
-        if deny_media:
-            # What the page sees when someone refuses the permission prompt.
-            context.add_init_script(
-                "navigator.mediaDevices.getUserMedia = () => Promise.reject("
-                "new DOMException('Permission denied', 'NotAllowedError'));"
-            )
+        if refuse_devices:
+            # What the page sees when someone refuses the permission prompt: the first
+            # request fails; later ones succeed (they changed their mind in site settings).
+            context.add_init_script(REFUSE_FIRST_GETUSERMEDIA)
         page = context.new_page()
-        username = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+        username = known[0] if known else f"{name.lower()}-{uuid.uuid4().hex[:8]}"
         who = Person(name=name, username=username, context=context, page=page, base_url=server.url)
 
         def on_console(message: ConsoleMessage) -> None:
@@ -332,7 +388,11 @@ def person(browser: Browser, server: Server) -> Iterator[Callable[..., Person]]:
         page.on("console", on_console)
         page.on("pageerror", lambda error: who.problems.append(f"page error: {error}"))
         made.append(who)
-        who.sign_up()
+        if known is None:
+            who.sign_up()
+            state = tmp_path_factory.mktemp("accounts") / f"{username}.json"
+            context.storage_state(path=state)
+            accounts[name] = (username, state)
         return who
 
     yield make

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -64,12 +65,29 @@ def test_a_chat_message_sent_by_one_person_appears_for_the_other_as_plain_text(
     expect(messages).to_have_count(2)
     first = messages.nth(0)
     expect(first.locator(".message-name")).to_have_text("Alice")
-    expect(first.locator(".message-body")).to_have_text("Hello <b>Bob</b> & <img src=x onerror=alert(1)>")
+    expect(first.locator(".message-body")).to_have_text(
+        "Hello <b>Bob</b> & <img src=x onerror=alert(1)>"
+    )
     assert first.locator(".message-body b, .message-body img").count() == 0
     assert re.fullmatch(r"\d{1,2}:\d{2}(\s?[AP]M)?", first.locator("time").inner_text())
     assert messages.nth(1).locator(".message-body").inner_text() == "line one\nline two"
     # The sender's own copy is the server's acknowledgement.
     expect(alice.page.locator("#chat-messages .message.mine")).to_have_count(2)
+
+    # Refusals are said in plain words near the chat box: too long (caught by the page)...
+    error = alice.page.locator("#chat-error")
+    box.evaluate("(box) => { box.value = 'x'.repeat(2001); }")  # past maxlength
+    box.press("Enter")
+    expect(error).to_have_text(
+        "Messages can be at most 2,000 characters long (this one has 2,001)."
+    )
+    # ...and refused by the server (a blank body sent past the page's own check).
+    box.fill("")
+    alice.page.evaluate("window.confab.signaling.send({type: 'chat', body: '   '})")
+    expect(error).to_contain_text("That message could not be sent")
+    alice.say("all good")
+    expect(error).to_be_hidden()
+    expect(messages).to_have_count(3)
 
 
 def test_someone_who_joins_later_sees_the_history_and_can_load_older_messages(
@@ -228,7 +246,7 @@ def test_someone_who_denies_the_camera_and_microphone_still_watches_listens_and_
     person: People,
 ) -> None:
     alice = person("Alice")
-    bob = person("Bob", deny_media=True)
+    bob = person("Bob", refuse_devices=True)
     room_url = alice.create_room("Town hall")
     bob.join(room_url)
     expect(bob.page.locator("#device-notice")).to_contain_text(
@@ -247,6 +265,14 @@ def test_someone_who_denies_the_camera_and_microphone_still_watches_listens_and_
     expect(alice.page.locator("#chat-messages .message-body")).to_have_text(
         ["I can see you, no camera here"]
     )
+
+    # Bob allows them after all: his tracks join the call by renegotiation.
+    bob.page.get_by_role("button", name="Try again").click()
+    expect(bob.page.locator("#device-notice")).to_be_hidden()
+    alice.wait_for_media(1)
+    expect(alice.tile(bob).locator(".mic-off")).to_be_hidden()
+    expect(alice.tile(bob).locator(".cam-off")).to_be_hidden()
+    expect(bob.page.get_by_role("button", name="Mute microphone")).to_be_enabled()
 
 
 def test_an_unexpected_drop_says_it_is_reconnecting_and_rejoins_the_call(
@@ -271,7 +297,105 @@ def test_an_unexpected_drop_says_it_is_reconnecting_and_rejoins_the_call(
     notice = bob.page.locator("#conn-notice")
     expect(notice).to_have_text("Connection lost — reconnecting…")
     expect(notice).to_be_hidden()
-    assert bob.page.evaluate("window.confab.selfId") != first_id
+    second_id = bob.peer_id()
+    assert second_id != first_id  # a fresh join
+    # Bob's page never takes his own earlier seat (which the server may hold for a while to
+    # let a page resume) for somebody else, and media flows on the new connections.
     bob.wait_for_media(1)
+    assert first_id not in bob.page.evaluate("[...window.confab.peers.keys()]")
+    alice.wait_for_media(1, only=[second_id])
+
+
+UFRAG_JS = """() => {
+  const pc = [...window.confab.peers.values()][0].pc;
+  return pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
+}"""
+
+
+def is_offer_message(message: str | bytes) -> bool:
+    return isinstance(message, str) and json.loads(message).get("type") == "offer"
+
+
+def test_offers_that_cross_are_settled_by_perfect_negotiation(person: People) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    # A proxy on each page's socket. While `holding`, what a page sends waits (in order)
+    # until both pages have sent an offer; then both go out together: the offers cross.
+    holding = False
+    queues: dict[str, list[tuple[WebSocketRoute, str | bytes]]] = {"Alice": [], "Bob": []}
+
+    def proxy_for(name: str) -> Callable[[WebSocketRoute], None]:
+        def route(page_side: WebSocketRoute) -> None:
+            server_side = page_side.connect_to_server()
+
+            def from_page(message: str | bytes) -> None:
+                nonlocal holding
+                queue = queues[name]
+                is_offer = is_offer_message(message)
+                if holding and (queue or is_offer):
+                    queue.append((server_side, message))
+                    if all(any(is_offer_message(m) for _, m in q) for q in queues.values()):
+                        holding = False
+                        for q in queues.values():
+                            for server, held in q:
+                                server.send(held)
+                    return
+                server_side.send(message)
+
+            page_side.on_message(from_page)
+
+        return route
+
+    for someone in (alice, bob):
+        someone.page.route_web_socket(re.compile(r"/ws/rooms/"), proxy_for(someone.name))
+    room_url = alice.create_room("Crossed wires")
+    bob.join(room_url)
     alice.wait_for_media(1)
-    expect(alice.tile(bob)).to_have_count(1)
+    bob.wait_for_media(1)
+    before = {someone.name: someone.page.evaluate(UFRAG_JS) for someone in (alice, bob)}
+
+    holding = True
+    for someone in (alice, bob):  # both renegotiate at once (an ICE restart each)
+        someone.page.evaluate("[...window.confab.peers.values()][0].pc.restartIce()")
+    for someone in (alice, bob):
+        someone.page.wait_for_function(
+            """(before) => {
+                 const pc = [...window.confab.peers.values()][0].pc;
+                 const ufrag = pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
+                 return pc.signalingState === "stable" && pc.connectionState === "connected"
+                   && ufrag !== before;
+               }""",
+            arg=before[someone.name],
+        )
+    assert not holding, "the two offers never crossed"
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+
+
+def test_a_moderators_mute_hidden_message_and_removal_reach_the_person_concerned(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Moderated")  # Alice owns it: she moderates it
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    bob_id = bob.peer_id()
+    send = "(message) => window.confab.signaling.send(message)"
+
+    alice.page.evaluate(send, {"type": "mute", "peer_id": bob_id})
+    expect(bob.page.locator("#info-notice")).to_have_text("A moderator muted you.")
+    expect(bob.page.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    expect(alice.tile(bob).locator(".mic-off")).to_be_visible()
+
+    bob.say("oops, wrong window")
+    message = alice.page.locator("#chat-messages .message", has_text="oops")
+    expect(message).to_have_count(1)
+    alice.page.evaluate(
+        send, {"type": "hide-chat", "id": int(message.get_attribute("data-id") or 0)}
+    )
+    expect(bob.page.locator("#chat-messages .message")).to_have_count(0)
+
+    alice.page.evaluate(send, {"type": "kick", "peer_id": bob_id})
+    expect(bob.page.locator("#closed")).to_contain_text(
+        "You were removed from this room by a moderator."
+    )
+    expect(alice.tile(bob)).to_have_count(0)
