@@ -238,7 +238,10 @@ say "Ctrl-C stops everything. Kill one worker (its pid is in the list below) to 
 say "others take over its rooms:"
 for pid in "${PIDS[@]}"; do say "  pid $pid  ${NAMES[$pid]}"; done
 if [[ -t 1 ]]; then
-  tail -n 0 -F "$LOGS"/worker-*.log "$LOGS/nginx-error.log" &
+  # This run's workers only (the logs dir keeps earlier runs' files); access logs stay in files.
+  tail_files=("$LOGS/nginx-error.log")
+  for ((n = 1; n <= WORKERS; n++)); do tail_files+=("$LOGS/worker-$n.log"); done
+  tail -n 0 -F "${tail_files[@]}" &
   started $! "log tail"
 fi
 
