@@ -266,6 +266,23 @@ REFUSE_FIRST_GETUSERMEDIA = """
 """
 
 
+# A browser's autoplay policy: media with sound may not start before the person interacts
+# with the page (headless Chromium with these flags allows it, so we impose it).
+BLOCK_AUTOPLAY_UNTIL_CLICK = """
+(() => {
+  const play = HTMLMediaElement.prototype.play;
+  let allowed = false;
+  document.addEventListener("click", () => { allowed = true; }, true);
+  HTMLMediaElement.prototype.play = function () {
+    if (!allowed && !this.muted) {
+      return Promise.reject(new DOMException("play() needs a user gesture", "NotAllowedError"));
+    }
+    return play.call(this);
+  };
+})();
+"""
+
+
 @dataclass
 class Person:
     name: str
@@ -362,7 +379,11 @@ def person(
     made: list[Person] = []
 
     def make(
-        name: str, *, viewport: ViewportSize | None = None, refuse_devices: bool = False
+        name: str,
+        *,
+        viewport: ViewportSize | None = None,
+        refuse_devices: bool = False,
+        block_autoplay: bool = False,
     ) -> Person:
         known = accounts.get(name)
         context = browser.new_context(
@@ -374,6 +395,8 @@ def person(
             # What the page sees when someone refuses the permission prompt: the first
             # request fails; later ones succeed (they changed their mind in site settings).
             context.add_init_script(REFUSE_FIRST_GETUSERMEDIA)
+        if block_autoplay:
+            context.add_init_script(BLOCK_AUTOPLAY_UNTIL_CLICK)
         page = context.new_page()
         username = known[0] if known else f"{name.lower()}-{uuid.uuid4().hex[:8]}"
         who = Person(name=name, username=username, context=context, page=page, base_url=server.url)

@@ -195,6 +195,7 @@ def test_three_people_each_decode_two_remote_videos(person: People) -> None:
     charlie.page.get_by_role("button", name="Chat").click()
     expect(charlie.page.locator("#chat")).to_be_visible()
     expect(charlie.page.locator("#chat-messages .message")).to_have_count(2)
+    charlie.page.screenshot(path=str(OUTPUT / "three-person-call-phone-chat.png"))
 
 
 def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(person: People) -> None:
@@ -222,6 +223,26 @@ def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(person: People)
             polling="raf",
         )
     alice.page.screenshot(path=str(OUTPUT / "voice-room.png"))
+
+
+def test_when_the_browser_blocks_sound_the_video_still_plays_and_a_button_turns_sound_on(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    bob = person("Bob", block_autoplay=True)
+    room_url = alice.create_room("Autoplay")
+    bob.join(room_url)
+    bob.wait_for_media(1)
+    sound = bob.page.get_by_role("button", name="Click to enable sound")
+    expect(sound).to_be_visible()
+    remote = bob.page.locator(".tile:not(.local) video")
+    assert remote.evaluate("(video) => video.muted && !video.paused")  # picture, no sound
+    sound.click()
+    expect(sound).to_be_hidden()
+    bob.page.wait_for_function(
+        "() => { const v = document.querySelector('.tile:not(.local) video');"
+        " return !v.muted && !v.paused; }"
+    )
 
 
 def test_the_third_person_in_a_room_for_two_is_told_that_it_is_full(person: People) -> None:
@@ -253,6 +274,7 @@ def test_someone_who_denies_the_camera_and_microphone_still_watches_listens_and_
         "You did not allow the camera and microphone"
     )
     bob.wait_for_media(1)  # recvonly transceivers: Bob sees and hears Alice
+    bob.page.screenshot(path=str(OUTPUT / "devices-refused.png"))
     alice.page.wait_for_function(
         """() => [...window.confab.peers.values()].some(
              (p) => p.pc && p.pc.connectionState === "connected")"""
