@@ -105,6 +105,8 @@ async function acquireMedia() {
       ),
       false,
     );
+    refreshLocalTile();
+    updateControls();
     return;
   }
   showDeviceNotice(
