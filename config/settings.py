@@ -165,6 +165,11 @@ TURN_CREDENTIAL_TTL = env.int("TURN_CREDENTIAL_TTL", default=3600)
 ICE_TRANSPORT_POLICY = env.str("ICE_TRANSPORT_POLICY", default="all")
 if ICE_TRANSPORT_POLICY not in ("all", "relay"):
     raise ImproperlyConfigured("ICE_TRANSPORT_POLICY must be 'all' or 'relay'.")
+if TURN_URLS and not TURN_SECRET:
+    raise ImproperlyConfigured(
+        "TURN_URLS needs TURN_SECRET (coturn's static-auth-secret): browsers reject TURN "
+        "servers without credentials."
+    )
 
 # Presence: each worker refreshes its own connections' rows every PRESENCE_TOUCH_INTERVAL
 # seconds; a row not refreshed for PRESENCE_TIMEOUT seconds belongs to a dead worker and is
@@ -175,6 +180,8 @@ HEARTBEAT_INTERVAL = 20
 WORKER_ID = env.str("WORKER_ID", default="")
 PRESENCE_TOUCH_INTERVAL = env.int("PRESENCE_TOUCH_INTERVAL", default=10)
 PRESENCE_TIMEOUT = env.int("PRESENCE_TIMEOUT", default=45)
+# A socket that drops without `leave` keeps its seat this long for the page to resume it.
+RESUME_GRACE = env.int("RESUME_GRACE", default=30)
 
 # Abuse limits (docs/security.md). Per connection, token buckets: (per second, burst).
 RATE_LIMITS = {

@@ -171,6 +171,11 @@ class Presence(models.Model):
     is_moderator = models.BooleanField(default=False)
     joined_at = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
+    # Reconnecting within RESUME_GRACE seconds with the token from `welcome` takes the same
+    # seat and peer id back. Only the token's hash is stored.
+    resume_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # Set when the socket dropped without `leave`: the seat is held for RESUME_GRACE seconds.
+    detached_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]

@@ -7,6 +7,7 @@ Django ORM code: async callers wrap it in database_sync_to_async.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -103,6 +105,12 @@ class Joined:
     presence: Presence
     peers: list[Presence]
     history: list[ChatMessage] = field(default_factory=list)
+    resume_token: str = ""
+    resumed: bool = False
+
+
+def _resume_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def new_peer_id() -> str:
@@ -156,7 +164,9 @@ def join_room(
         ):
             raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS, room)
         is_voice = room.kind == Room.Kind.VOICE
+        resume_token = secrets.token_urlsafe(24)
         presence = Presence.objects.create(
+            resume_key=_resume_key(resume_token),
             room=room,
             user=user,
             peer_id=new_peer_id(),
@@ -170,13 +180,71 @@ def join_room(
         room.save(update_fields=["last_activity_at"])
     history = chat_history(room)
     publish_lobby_room(room)
-    return Joined(room=room, presence=presence, peers=peers, history=history)
+    return Joined(
+        room=room, presence=presence, peers=peers, history=history, resume_token=resume_token
+    )
 
 
-def leave_room(peer_id: str) -> Presence | None:
+def resume_seat(
+    *, slug: str, user: User | AnonymousUser, token: str, channel_name: str
+) -> Joined | None:
+    """Give a returning connection its held seat back (same peer id), or None if the token
+    is unknown, belongs to someone else, or its seat is gone (expired, kicked, swept)."""
+    if not user.is_authenticated or not token:
+        return None
+    with transaction.atomic():
+        presence = (
+            Presence.objects.select_for_update()
+            .select_related("room")
+            .filter(resume_key=_resume_key(token), user=user, room__slug=slug)
+            .filter(room__closed_at__isnull=True)
+            .first()
+        )
+        if presence is None:
+            return None
+        presence.channel_name = channel_name
+        presence.detached_at = None
+        presence.last_seen = timezone.now()
+        presence.save(update_fields=["channel_name", "detached_at", "last_seen"])
+        peers = list(presence.room.presences.exclude(pk=presence.pk))
+    return Joined(
+        room=presence.room,
+        presence=presence,
+        peers=peers,
+        history=chat_history(presence.room),
+        resume_token=token,
+        resumed=True,
+    )
+
+
+def detach_seat(peer_id: str, channel_name: str) -> bool:
+    """The socket dropped without `leave`: hold the seat for RESUME_GRACE seconds. Only
+    the connection that holds the seat may detach it (a resumed one may have taken it)."""
+    updated = Presence.objects.filter(peer_id=peer_id, channel_name=channel_name).update(
+        detached_at=timezone.now()
+    )
+    return updated > 0
+
+
+def detach_seats(peer_ids: list[str]) -> int:
+    """A worker is shutting down: hold all its seats for their pages to resume elsewhere."""
+    return Presence.objects.filter(peer_id__in=peer_ids).update(detached_at=timezone.now())
+
+
+def expire_detached(now: datetime | None = None) -> list[Presence]:
+    """Free the seats whose holders did not come back in time; tell their rooms."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.RESUME_GRACE)
+    return _remove_announced(Presence.objects.filter(detached_at__lt=cutoff), "disconnected")
+
+
+def leave_room(peer_id: str, channel_name: str) -> Presence | None:
     """Remove a connection's seat. Returns the removed row, or None if it was gone already
-    (kicked, swept): leaving twice is harmless."""
-    presence = Presence.objects.select_related("room").filter(peer_id=peer_id).first()
+    (kicked, swept) or taken over by a resumed connection: leaving twice is harmless."""
+    presence = (
+        Presence.objects.select_related("room")
+        .filter(peer_id=peer_id, channel_name=channel_name)
+        .first()
+    )
     if presence is None:
         return None
     deleted, _ = Presence.objects.filter(pk=presence.pk).delete()
@@ -199,14 +267,19 @@ def sweep_stale_presences(now: datetime | None = None) -> list[Presence]:
     """Remove presence rows nobody refreshed for PRESENCE_TIMEOUT seconds (their worker is
     gone), tell their rooms and the lobby. Safe to run on every worker at once."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.PRESENCE_TIMEOUT)
+    return _remove_announced(Presence.objects.filter(last_seen__lt=cutoff), "timeout")
+
+
+def _remove_announced(candidates: QuerySet[Presence], reason: str) -> list[Presence]:
     removed = []
-    for presence in Presence.objects.select_related("room").filter(last_seen__lt=cutoff):
-        # Only the worker whose DELETE removed the row announces it.
-        if Presence.objects.filter(pk=presence.pk, last_seen__lt=cutoff).delete()[0]:
+    for presence in candidates.select_related("room"):
+        # Re-check the condition in the DELETE: only the worker whose DELETE removed the
+        # row announces it, and a seat resumed meanwhile is left alone.
+        if candidates.filter(pk=presence.pk).delete()[0]:
             removed.append(presence)
             events.publish(
                 events.room_group(presence.room_id),
-                {"type": "peer.left", "peer_id": presence.peer_id, "reason": "timeout"},
+                {"type": "peer.left", "peer_id": presence.peer_id, "reason": reason},
             )
     for room in {presence.room_id: presence.room for presence in removed}.values():
         publish_lobby_room(room)

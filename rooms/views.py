@@ -107,6 +107,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "lobby_url": "/",
         "me": display_name(request.user),  # type: ignore[arg-type]
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
+        "history_page_size": settings.CHAT_HISTORY_SIZE,
     }
     return render(request, "rooms/room.html", {"room": room, "config": config})
 

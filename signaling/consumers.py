@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -70,7 +71,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.peers: dict[str, str] = {}  # peer_id -> channel name, this room only
         self.limits = ConnectionLimits()
-        self.leave_reason = "disconnected"
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Accept first: a refusal must reach the browser as a close code it can explain.
         await self.accept()
@@ -79,23 +79,18 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # peer_joined then skips those already listed in our welcome.
         room_id = await database_sync_to_async(services.open_room_id)(slug)
         if room_id is None:
-            await self.close(*REFUSALS[JoinRefused.NOT_FOUND])
+            await self.close_with(*REFUSALS[JoinRefused.NOT_FOUND])
             return
         self.room_id, self.group = room_id, room_group(room_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
-            joined = await database_sync_to_async(services.join_room)(
-                slug=slug,
-                user=self.scope["user"],
-                session=self.scope["session"],
-                channel_name=self.channel_name,
-            )
+            joined = await self.resume_or_join(slug)
         except JoinRefused as refused:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             code, reason = REFUSALS[refused.reason]
             if refused.reason == JoinRefused.FULL and refused.room is not None:
                 reason = f"room is full ({refused.occupancy} of {refused.room.capacity})"
-            await self.close(code=code, reason=reason)
+            await self.close_with(code, reason)
             return
         room, me = joined.room, joined.presence
         self.peer_id, self.name = me.peer_id, me.name
@@ -114,11 +109,32 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "history": [{**m.as_event(), "from": None} for m in joined.history],
                 "heartbeat": settings.HEARTBEAT_INTERVAL,
                 "worker": settings.WORKER_ID,
+                "resume_token": joined.resume_token,
+                "resumed": joined.resumed,
             }
         )
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": "peer.joined", "peer": me.as_peer(), "channel": self.channel_name},
+        if joined.resumed:
+            # Same seat, same peer id: the others only need the new route to us.
+            event = {"type": "peer.resumed", "peer_id": me.peer_id, "channel": self.channel_name}
+        else:
+            event = {"type": "peer.joined", "peer": me.as_peer(), "channel": self.channel_name}
+        await self.channel_layer.group_send(self.group, event)
+
+    async def resume_or_join(self, slug: str) -> services.Joined:
+        """A page that lost its socket reconnects with `?resume=<token>` and gets its held
+        seat back; otherwise (or if the seat is gone) this is an ordinary join."""
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("resume", [""])[0]
+        if token:
+            resumed = await database_sync_to_async(services.resume_seat)(
+                slug=slug, user=self.scope["user"], token=token, channel_name=self.channel_name
+            )
+            if resumed is not None:
+                return resumed
+        return await database_sync_to_async(services.join_room)(
+            slug=slug,
+            user=self.scope["user"],
+            session=self.scope["session"],
+            channel_name=self.channel_name,
         )
 
     @staticmethod
@@ -146,16 +162,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.refresher is not None:
             self.refresher.cancel()
-        await self.give_up_seat(self.leave_reason)
+        if self.peer_id is None:
+            return  # left, removed or refused: nothing is held
+        # The socket dropped without `leave` (network change, laptop lid, server restart):
+        # hold the seat for RESUME_GRACE seconds so the page can resume the call. The peer
+        # connections themselves do not depend on this socket and usually survive.
+        peer_id, self.peer_id = self.peer_id, None
+        presence.unregister(peer_id)
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if await database_sync_to_async(services.detach_seat)(peer_id, self.channel_name):
+            presence.expire_detached_later()
 
     async def give_up_seat(self, reason: str) -> None:
-        """Leave the room once, whichever of leave, disconnect or a kick comes first."""
+        """Leave the room at once (leave, or closed for abuse), telling the others."""
         if self.peer_id is None:
             return
         peer_id, self.peer_id = self.peer_id, None
         presence.unregister(peer_id)
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        removed = await database_sync_to_async(services.leave_room)(peer_id)
+        removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
         # If the row was already gone, whoever removed it (a moderator, the sweeper)
         # told the room.
         if removed is not None:
@@ -181,10 +206,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message(problem.as_message())
             if problem.code == protocol.BAD_MESSAGE and self.limits.bad_message():
                 await self.give_up_seat("disconnected")
-                await self.close(code=protocol.CLOSE_ABUSE, reason="too many invalid messages")
+                await self.close_with(protocol.CLOSE_ABUSE, "too many invalid messages")
             elif problem.code == protocol.RATE_LIMITED and self.limits.strike():
                 await self.give_up_seat("disconnected")
-                await self.close(code=protocol.CLOSE_RATE_LIMITED, reason="too many messages")
+                await self.close_with(protocol.CLOSE_RATE_LIMITED, "too many messages")
 
     async def on_relay(self, message: Message) -> None:
         # The hot path: no database, no group. `to` must be a peer of this room.
@@ -270,6 +295,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
         self.peers[peer["peer_id"]] = event["channel"]
         await self.send_message({"type": "peer-joined", "peer": peer})
 
+    async def peer_resumed(self, event: dict[str, Any]) -> None:
+        if event["peer_id"] == self.peer_id and event["channel"] != self.channel_name:
+            # Our page came back on a new socket while this one lingered: it owns the seat.
+            await self.closed_by_server(protocol.CLOSE_SUPERSEDED, "resumed on a new connection")
+        elif event["peer_id"] in self.peers:
+            self.peers[event["peer_id"]] = event["channel"]
+
     async def peer_left(self, event: dict[str, Any]) -> None:
         if self.peers.pop(event["peer_id"], None) is not None:
             await self.send_message(
@@ -279,9 +311,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def signal_relay(self, event: dict[str, Any]) -> None:
         if self.peer_id is None or event["room"] != self.room_id:
             return
-        # Learn the sender's route from its own message: a lost peer.joined must not
-        # leave two people unable to answer each other.
-        self.peers.setdefault(event["from"], event["from_channel"])
+        # Learn the sender's route from its own message: a lost peer.joined, or a peer that
+        # resumed on another worker a moment ago, must not leave two people unable to answer.
+        self.peers[event["from"]] = event["from_channel"]
         out: dict[str, Any] = {"type": event["kind"], "from": event["from"]}
         if event["kind"] == "candidate":
             out["candidate"] = event["candidate"]
@@ -333,6 +365,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
             presence.unregister(self.peer_id)
             self.peer_id = None
             await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.close_with(code, reason)
+
+    async def close_with(self, code: int, reason: str) -> None:
+        """Close with a 4xxx code, saying why in a `closing` message first: daphne leaves
+        the reason out of the close frame (django/daphne#374), and the page words it."""
+        await self.send_message({"type": "closing", "code": code, "reason": reason})
         await self.close(code=code, reason=reason)
 
     async def send_message(self, message: dict[str, Any]) -> None:

@@ -6,7 +6,9 @@ Every daphne worker runs one loop while it has people connected. Each round it
    query per worker per round, not one per client ping), and
 2. removes rows that nobody refreshed for PRESENCE_TIMEOUT seconds: their worker died
    without running disconnect handlers (SIGKILL, power loss). rooms.services tells their
-   rooms `peer-left` (reason `timeout`) and the lobby frees the seats.
+   rooms `peer-left` (reason `timeout`) and the lobby frees the seats;
+3. frees seats held for a dropped socket whose page did not resume within RESUME_GRACE
+   (`peer-left`, reason `disconnected`).
 Several workers may sweep at once; a row is announced only by the one whose DELETE removed it.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 _local_peers: set[str] = set()
 _task: asyncio.Task[None] | None = None
+_expiries: set[asyncio.Task[None]] = set()  # strong references, or asyncio may drop them
 
 
 def register(peer_id: str) -> None:
@@ -31,6 +35,29 @@ def register(peer_id: str) -> None:
     _local_peers.add(peer_id)
     if _task is None or _task.done():
         _task = asyncio.get_running_loop().create_task(_loop(), name="confab-presence")
+        _hold_seats_at_shutdown()
+
+
+_shutdown_hook_installed = False
+
+
+def _hold_seats_at_shutdown() -> None:
+    """On SIGTERM daphne cancels every connection and stops its event loop at once, so no
+    consumer's disconnect() runs. A Twisted "before shutdown" trigger that returns a
+    Deferred is waited for: hold this worker's seats there, in one statement, so people
+    resume on another worker (or the restarted one) instead of waiting for the sweeper."""
+    global _shutdown_hook_installed
+    reactor = sys.modules.get("twisted.internet.reactor")  # imported only under daphne
+    if _shutdown_hook_installed or reactor is None or not reactor.running:
+        return
+    from twisted.internet.threads import deferToThread
+
+    def hold() -> object:
+        peers = list(_local_peers)
+        return deferToThread(services.detach_seats, peers) if peers else None
+
+    reactor.addSystemEventTrigger("before", "shutdown", hold)
+    _shutdown_hook_installed = True
 
 
 def unregister(peer_id: str) -> None:
@@ -43,11 +70,28 @@ def unregister(peer_id: str) -> None:
 
 
 async def run_round() -> int:
-    """One heartbeat-and-sweep round; returns how many ghosts were removed."""
+    """One heartbeat-and-sweep round; returns how many seats were freed."""
     if _local_peers:
         await database_sync_to_async(services.refresh_presences)(list(_local_peers))
     swept = await database_sync_to_async(services.sweep_stale_presences)()
-    return len(swept)
+    expired = await database_sync_to_async(services.expire_detached)()
+    return len(swept) + len(expired)
+
+
+def expire_detached_later() -> None:
+    """Free a dropped connection's held seat once its grace period is over, even if this
+    worker has nobody else connected by then (the round loop may have stopped)."""
+
+    async def expire() -> None:
+        await asyncio.sleep(settings.RESUME_GRACE + 0.5)
+        try:
+            await database_sync_to_async(services.expire_detached)()
+        except Exception:
+            logger.exception("expiring a held seat failed")
+
+    task = asyncio.get_running_loop().create_task(expire())
+    _expiries.add(task)
+    task.add_done_callback(_expiries.discard)
 
 
 async def _loop() -> None:

@@ -96,7 +96,7 @@ class Peer:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send_to(text_data=json.dumps(message))
 
-    async def receive(self, timeout: float = 2) -> dict[str, Any]:
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
         output = await self.ws.receive_output(timeout)
         if output["type"] == "websocket.close":
             return {
@@ -107,7 +107,7 @@ class Peer:
         assert output["type"] == "websocket.send", output
         return dict(json.loads(output["text"]))
 
-    async def receive_type(self, kind: str, timeout: float = 2) -> dict[str, Any]:
+    async def receive_type(self, kind: str, timeout: float = 5) -> dict[str, Any]:
         """The next message of this type, skipping others (presence chatter)."""
         while True:
             message = await self.receive(timeout)
@@ -138,14 +138,19 @@ async def join() -> AsyncIterator[Callable[..., Any]]:
     opened: list[Peer] = []
 
     async def _join(
-        user: User | None, room: Room, *, expect_welcome: bool = True, **kw: Any
+        user: User | None, room: Room, *, expect_welcome: bool = True, query: str = "", **kw: Any
     ) -> Peer:
-        communicator = await open_socket(user, f"/ws/rooms/{room.slug}/", **kw)
+        communicator = await open_socket(user, f"/ws/rooms/{room.slug}/{query}", **kw)
         connected, _ = await communicator.connect()
         assert connected
         peer = Peer(communicator)
         opened.append(peer)
         first = await peer.receive()
+        if first["type"] == "closing":
+            # A refusal: the reason comes in a message, then the close frame.
+            closed = await peer.receive()
+            assert (closed["code"], closed["reason"]) == (first["code"], first["reason"])
+            first = closed
         if expect_welcome:
             assert first["type"] == "welcome", first
             peer.welcome = first

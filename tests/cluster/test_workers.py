@@ -148,3 +148,34 @@ async def test_a_redis_restart_loses_no_acknowledged_chat_and_calls_recover(
     assert set(acknowledged) <= set(stored)
     await a.ws.close()
     await b.ws.close()
+
+
+async def test_a_restarted_worker_s_people_resume_their_seats_on_another(
+    alice, bob, room, start_workers
+):
+    one, two = await sync_to_async(start_workers)(2)
+    a = await join(one, room.slug, await cookie_for(alice))
+    b = await join(two, room.slug, await cookie_for(bob))
+    await a.receive_type("peer-joined")
+    two.process.terminate()  # SIGTERM: daphne cancels its connections; seats are held
+    await sync_to_async(two.process.wait)(10)
+    seat = await sync_to_async(Presence.objects.get)(user=bob)
+    assert seat.detached_at is not None
+
+    ws = await connect(
+        one, f"/ws/rooms/{room.slug}/?resume={b.welcome['resume_token']}", await cookie_for(bob)
+    )
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert (welcome["resumed"], welcome["self"]["peer_id"]) == (True, b.peer_id)
+    # The resumed page renegotiates (an ICE restart offer); Alice answers on the new route.
+    await ws.send(json.dumps({"type": "offer", "to": a.peer_id, "sdp": "v=0 restart"}))
+    assert (await a.receive_type("offer"))["from"] == b.peer_id
+    await a.send({"type": "answer", "to": b.peer_id, "sdp": "v=0 answer"})
+    async with asyncio.timeout(10):
+        while (message := json.loads(await ws.recv()))["type"] != "answer":
+            pass
+    assert message["from"] == a.peer_id
+    with pytest.raises(TimeoutError):
+        await a.receive_type("peer-left", timeout=1)
+    await ws.close()
+    await a.ws.close()

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 from django.db.backends import utils as db_utils
+from django.test import override_settings
 
 from rooms import services
 from rooms.models import ChatMessage, Presence, Room, RoomBan
@@ -85,13 +86,56 @@ async def test_others_hear_of_a_newcomer_and_of_a_leaver(alice, bob, room, join)
     assert await database_sync_to_async(Presence.objects.count)() == 1
 
 
-async def test_a_dropped_connection_frees_the_seat_and_says_disconnected(alice, bob, room, join):
+@override_settings(RESUME_GRACE=1)
+async def test_a_dropped_connection_holds_the_seat_then_frees_it_after_the_grace_period(
+    alice, bob, room, join
+):
     a = await join(alice, room)
     b = await join(bob, room)
     await a.receive_type("peer-joined")
     await b.close()
-    assert (await a.receive_type("peer-left"))["reason"] == "disconnected"
-    assert await database_sync_to_async(Presence.objects.filter(user=bob).exists)() is False
+    assert await a.nothing(0.5)  # held: the page may come back
+    assert await database_sync_to_async(Presence.objects.filter(user=bob).exists)()
+    assert (await a.receive_type("peer-left", timeout=5))["reason"] == "disconnected"
+    assert not await database_sync_to_async(Presence.objects.filter(user=bob).exists)()
+
+
+async def test_a_returning_page_resumes_its_seat_and_nobody_sees_a_leave(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    token = b.welcome["resume_token"]
+    await b.close()
+    back = await join(bob, room, query=f"?resume={token}")
+    assert back.welcome["resumed"] is True
+    assert back.welcome["self"]["peer_id"] == b.peer_id
+    assert [p["name"] for p in back.welcome["peers"]] == ["Alice"]
+    assert await a.nothing()  # no peer-left, no peer-joined
+    await a.send({"type": "offer", "to": b.peer_id, "sdp": "v=0 after resume"})
+    assert (await back.receive_type("offer"))["sdp"] == "v=0 after resume"
+    assert await database_sync_to_async(Presence.objects.filter(user=bob).count)() == 1
+
+
+async def test_someone_elses_resume_token_gives_an_ordinary_join(alice, bob, charlie, room, join):
+    await join(alice, room)
+    b = await join(bob, room)
+    c = await join(charlie, room, query=f"?resume={b.welcome['resume_token']}")
+    assert c.welcome["resumed"] is False
+    assert c.peer_id != b.peer_id
+
+
+async def test_a_lingering_socket_is_closed_when_its_page_resumes_elsewhere(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    back = await join(bob, room, query=f"?resume={b.welcome['resume_token']}")
+    closed = await b.receive_type("__closed__")
+    assert (closed["code"], closed["reason"]) == (4408, "resumed on a new connection")
+    await b.close()
+    assert await a.nothing()
+    await a.send({"type": "candidate", "to": back.peer_id, "candidate": None})
+    assert (await back.receive_type("candidate"))["from"] == a.peer_id
+    assert await database_sync_to_async(Presence.objects.filter(user=bob).count)() == 1
 
 
 async def test_relay_reaches_only_the_target(alice, bob, charlie, room, join):
@@ -329,7 +373,7 @@ async def test_capacity_holds_under_20_concurrent_joins_to_a_room_of_4(room):
     await asyncio.gather(*(c.connect() for c in communicators))
     firsts = await asyncio.gather(*(c.receive_output(5) for c in communicators))
     welcomed = [f for f in firsts if f["type"] == "websocket.send" and '"welcome"' in f["text"]]
-    full = [f for f in firsts if f["type"] == "websocket.close" and f["code"] == 4409]
+    full = [f for f in firsts if f["type"] == "websocket.send" and '"code":4409' in f["text"]]
     assert (len(welcomed), len(full)) == (4, 16)
     assert await database_sync_to_async(Presence.objects.filter(room=room).count)() == 4
     for c in communicators:
@@ -397,6 +441,11 @@ async def test_twenty_bad_messages_in_a_minute_close_the_socket_with_4400(alice,
         assert (await b.receive_type("error"))["code"] == "bad_message"
     await b.ws.send_to(text_data="garbage")
     await b.receive_type("error")
+    assert await b.receive() == {
+        "type": "closing",
+        "code": 4400,
+        "reason": "too many invalid messages",
+    }
     closed = await b.receive()
     assert (closed["type"], closed["code"]) == ("__closed__", 4400)
     assert (await a.receive_type("peer-left"))["peer_id"] == b.peer_id

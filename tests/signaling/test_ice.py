@@ -8,9 +8,11 @@ from django.test import override_settings
 
 from signaling.ice import ice_servers, turn_credential, turn_username
 
-TURN = {
-    "TURN_URLS": ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"],
-    "TURN_SECRET": "north-wind-secret",
+SECRET = "north-wind-secret"
+TURN_URLS = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]
+TURN: dict[str, object] = {
+    "TURN_URLS": TURN_URLS,
+    "TURN_SECRET": SECRET,
     "STUN_URLS": ["stun:stun.example.org:3478"],
 }
 
@@ -31,12 +33,12 @@ def test_ice_servers_carry_fresh_turn_credentials_and_never_the_secret():
     servers = ice_servers("Zm9vYmFy")
     assert servers[0] == {"urls": ["stun:stun.example.org:3478"]}
     turn = servers[1]
-    assert turn["urls"] == TURN["TURN_URLS"]
+    assert turn["urls"] == TURN_URLS
     expiry, ident = turn["username"].split(":")
     assert ident == "Zm9vYmFy"
     assert before + 600 <= int(expiry) <= time.time() + 601
-    assert turn["credential"] == turn_credential(TURN["TURN_SECRET"], turn["username"])
-    assert TURN["TURN_SECRET"] not in json.dumps(servers)
+    assert turn["credential"] == turn_credential(SECRET, turn["username"])
+    assert SECRET not in json.dumps(servers)
 
 
 @override_settings(STUN_URLS=[], TURN_URLS=[])
@@ -49,14 +51,14 @@ def test_nothing_configured_gives_no_servers():
 async def test_new_credentials_arrive_before_the_old_ones_expire(alice, room, join):
     a = await join(alice, room)
     first = a.welcome["ice_servers"][1]
-    assert TURN["TURN_SECRET"] not in json.dumps(a.welcome)
+    assert SECRET not in json.dumps(a.welcome)
     refreshed = await a.receive_type("ice-servers", timeout=5)
     received_at = time.time()
     old_expiry = int(first["username"].split(":")[0])
     new = refreshed["ice_servers"][1]
     assert received_at < old_expiry  # before the first ones ran out
     assert int(new["username"].split(":")[0]) > old_expiry
-    assert new["credential"] == turn_credential(TURN["TURN_SECRET"], new["username"])
+    assert new["credential"] == turn_credential(SECRET, new["username"])
 
 
 @pytest.mark.django_db
@@ -64,4 +66,4 @@ async def test_new_credentials_arrive_before_the_old_ones_expire(alice, room, jo
 def test_the_turn_secret_appears_in_no_page(client_for, alice, room):
     client = client_for(alice)
     for url in ["/", f"/rooms/{room.slug}/", f"/rooms/{room.slug}/messages", "/jsi18n/"]:
-        assert TURN["TURN_SECRET"] not in client.get(url).content.decode()
+        assert SECRET not in client.get(url).content.decode()
