@@ -1,12 +1,12 @@
 """Browser tests: a real daphne server and Debian's Chromium, driven by Playwright.
 
 The whole run must happen inside a loopback-only network namespace, so that WebRTC only
-gathers loopback candidates and nothing leaves the machine (see
-/work/shared/notes/browser-testing.md). As root:
+gathers loopback candidates and nothing leaves the machine. As root (`make test-browser`):
 
     unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser'
 
-Outside such a namespace every test here is skipped with that instruction.
+Outside such a namespace every test here fails with that instruction: a browser test that
+cannot run is a failure, never a skip.
 
 One server and one browser serve the whole session; each person is a browser context of
 their own (separate cookies). A name is signed up once, through the real sign-up page; later
@@ -117,12 +117,12 @@ def _wait_until_up(port: int, process: subprocess.Popen[bytes], log: Path) -> No
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not loopback_only():
-        pytest.skip(
-            "browser tests run inside a loopback-only network namespace: "
+        pytest.fail(
+            "browser tests run inside a loopback-only network namespace (make test-browser): "
             "unshare --net sh -c 'ip link set lo up && exec .venv/bin/pytest tests/browser'"
         )
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium; make test does it)")
     tmp = tmp_path_factory.mktemp("server")
     port = free_port()
     env = {
