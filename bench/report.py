@@ -1,0 +1,101 @@
+"""Turns bench/results/latest.json into the tables of docs/performance.md."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- bench:begin -->"
+END = "<!-- bench:end -->"
+COMMAND = "make bench"
+
+
+def ratio(project: float, floor: float) -> str:
+    if not floor or math.isnan(project) or math.isnan(floor):
+        return "-"
+    return f"{project / floor:.2f}x"
+
+
+def best_load(relay: list[dict[str, Any]], bound_ms: float = 50) -> int:
+    passing = [
+        r["offered_per_s"]
+        for r in relay
+        if r["p99_ms"] < bound_ms and r["achieved_per_s"] >= 0.95 * r["offered_per_s"]
+    ]
+    return max(passing) if passing else 0
+
+
+def tables(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, "
+        f"Redis {m['redis']}; {m['packages']}. Servers pinned to CPU 0, the load generator to CPU 1. "
+        f"Reproduce every row with `{COMMAND}` (about 20 minutes); raw figures in `bench/results/latest.json`.",
+        "",
+        "### Relay (offer / answer / candidate; 100 rooms of 2; ~3 KB SDP, ~250-byte candidates)",
+        "",
+        "| setup | offered msg/s | achieved | p50 ms | p99 ms | server CPU ms/msg | Redis CPU ms/msg | floor p99 ms | floor CPU ms/msg | CPU vs floor |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in results["setups"]:
+        floors = {r["offered_per_s"]: r for r in s["floor_relay"]}
+        for r in s["relay"]:
+            f = floors.get(r["offered_per_s"], {})
+            lines.append(
+                f"| {s['layer']}, {s['workers']} worker(s) | {r['offered_per_s']} | {r['achieved_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+                f"{r['server_cpu_ms_per_msg']} | {r['redis_cpu_ms_per_msg']} | {f.get('p99_ms', '-')} | {f.get('server_cpu_ms_per_msg', '-')} | "
+                f"{ratio(r['server_cpu_ms_per_msg'], f.get('server_cpu_ms_per_msg', 0))} |"
+            )
+    lines += ["", "Highest offered load with p99 under 50 ms:", ""]
+    for s in results["setups"]:
+        lines.append(
+            f"- {s['layer']}, {s['workers']} worker(s): Confab {best_load(s['relay'])} msg/s, floor {best_load(s['floor_relay'])} msg/s"
+        )
+    lines += [
+        "",
+        "### Joining",
+        "",
+        "| setup | join p50 ms | join p99 ms | floor p50 ms | storm: people / rooms / window | admitted / refused | all pairs done (s) | fullest room |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in results["setups"]:
+        j, st, fj = s["join"], s["storm"], s["floor_join"]
+        lines.append(
+            f"| {s['layer']}, {s['workers']} worker(s) | {j['p50_ms']} | {j['p99_ms']} | {fj['p50_ms']} | {st['people']} / {st['rooms']} / {st['window_s']} s | "
+            f"{st['admitted']} / {st['refused']} | {st['all_pairs_done_s']} | {st['max_room_occupancy']} of {st['capacity']} |"
+        )
+    lines += [
+        "",
+        "### Chat fan-out (sent to last receiver, stored first)",
+        "",
+        "| setup | room of | p50 ms | p99 ms | floor p50 ms | floor p99 ms |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in results["setups"]:
+        for c, f in zip(s["chat"], s["floor_chat"], strict=True):
+            lines.append(
+                f"| {s['layer']}, {s['workers']} worker(s) | {c['room_size']} | {c['p50_ms']} | {c['p99_ms']} | {f['p50_ms']} | {f['p99_ms']} |"
+            )
+    lines += [
+        "",
+        "### Idle connections (ping every 20 s)",
+        "",
+        "| setup | connections | memory per connection (KB) | heartbeat CPU (% of one core) | floor memory (KB) | floor CPU (%) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for s in results["setups"]:
+        for i, f in zip(s["idle"], s["floor_idle"], strict=True):
+            lines.append(
+                f"| {s['layer']}, {s['workers']} worker(s) | {i['connections']} | {i['rss_per_connection_kb']} | {i['heartbeat_cpu_percent_of_one_core']} | {f['rss_per_connection_kb']} | {f['heartbeat_cpu_percent_of_one_core']} |"
+            )
+    return "\n".join(lines)
+
+
+def write_report(results: dict[str, Any], path: Path) -> None:
+    text = path.read_text() if path.exists() else f"# Performance\n\n{BEGIN}\n{END}\n"
+    if BEGIN not in text:
+        text += f"\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    path.write_text(f"{head}{BEGIN}\n{tables(results)}\n{END}{tail}")

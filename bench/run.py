@@ -1,0 +1,788 @@
+"""Confab's signaling benchmark (`make bench`; never part of `make test`).
+
+It uses the app as people do: accounts are made with the sign-up form and signed in with
+the login form, rooms are created with the lobby form, and everything after that speaks
+the websocket protocol of docs/protocol.md. Servers run as separate daphne processes pinned
+to CPU 0; this load generator runs on CPU 1. All traffic is on 127.0.0.1, every phase is
+bounded in count and time, and everything started here is stopped by PID at the end.
+
+For each setup (in-memory layer with one worker; Redis with one and with two workers) it
+measures the project and the "framework floor" (bench/floor.py) and writes the results to
+bench/results/latest.json and the table in docs/performance.md.
+
+    .venv/bin/python -m bench.run [--quick] [--setups memory,redis1,redis2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import http.cookiejar
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+PG_ADMIN = "postgres://postgres:postgres@127.0.0.1:5432/postgres"
+SDP = "v=0\r\n" + "a=candidate-free-padding-line-for-a-realistic-session-description\r\n" * 45
+CANDIDATE_PAD = "x" * 150
+LEVELS = [250, 500, 1000, 1500, 2000]
+
+
+# --- Processes -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)  # polling for a server to come up
+    raise RuntimeError(f"nothing listens on {port} after {timeout} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_SIZE
+
+
+@dataclass
+class Cluster:
+    """A private Redis (if asked for), a fresh database and N daphne workers."""
+
+    workers: int
+    redis: bool
+    app: str = "config.asgi:application"
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    redis_process: subprocess.Popen[bytes] | None = None
+    tmp: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="confab-bench-"))
+    database_url: str = ""
+
+    def env(self, worker: int) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "SECRET_KEY": "bench-" + "k" * 50,
+            "DEBUG": "0",
+            "HTTPS": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": self.database_url,
+            "WORKER_ID": f"w{worker}",
+            "STUN_URLS": "",
+            "LOG_LEVEL": "WARNING",
+            # The benchmark plays hundreds of people from a handful of accounts.
+            "MAX_CONNECTIONS_PER_ROOM": "12",
+            "MAX_CONNECTIONS_PER_USER": "100000",
+            "JOINS_PER_MINUTE": "1000000",
+        }
+        env.pop("REDIS_URL", None)
+        if self.redis_process is not None:
+            env["REDIS_URL"] = self.redis_url
+        return env
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def start(self) -> None:
+        if self.redis:
+            self.redis_port = free_port()
+            self.redis_process = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.redis_port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    self.tmp,
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+            wait_port(self.redis_port)
+        self.database_url = self.make_database()
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=self.env(0), check=True
+        )
+        for worker in range(1, self.workers + 1):
+            port = free_port()
+            log = open(Path(self.tmp) / f"daphne{worker}.log", "wb")  # noqa: SIM115
+            process = subprocess.Popen(
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    PYTHON,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    self.app,
+                ],
+                cwd=ROOT,
+                env=self.env(worker),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.processes.append(process)
+            self.ports.append(port)
+        for port in self.ports:
+            wait_port(port)
+
+    def make_database(self) -> str:
+        if not self.redis:
+            return f"sqlite:///{self.tmp}/bench.sqlite3"
+        # Several workers need a server database: the machine's PostgreSQL.
+        name = f"confab_bench_{secrets.token_hex(4)}"
+        subprocess.run(["psql", PG_ADMIN, "-qc", f"CREATE DATABASE {name}"], check=True)
+        self.pg_name = name
+        return f"postgres://postgres:postgres@127.0.0.1:5432/{name}"
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids())
+
+    def redis_cpu(self) -> float:
+        return cpu_seconds(self.redis_process.pid) if self.redis_process else 0.0
+
+    def rss(self) -> int:
+        return sum(rss_bytes(pid) for pid in self.pids())
+
+    def stop(self) -> None:
+        for process in [*self.processes, self.redis_process]:
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.processes, self.redis_process]:
+            if process is not None:
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        if getattr(self, "pg_name", None):
+            subprocess.run(
+                ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {self.pg_name} WITH (FORCE)"],
+                check=False,
+            )
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def cluster(workers: int, redis: bool, app: str = "config.asgi:application") -> Iterator[Cluster]:
+    c = Cluster(workers=workers, redis=redis, app=app)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+
+
+# --- The web UI, as a person uses it --------------------------------------------------------
+
+
+class Browser:
+    """Cookies and CSRF, like a browser filling in Confab's forms."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()
+        )
+
+    def get(self, path: str) -> str:
+        with self.opener.open(self.base + path, timeout=30) as response:
+            return str(response.read().decode())
+
+    def post_form(
+        self, path: str, data: dict[str, str], form_page: str | None = None
+    ) -> tuple[int, str]:
+        """Fill in the form found on `form_page` (default: the page it posts to)."""
+        page = self.get(form_page or path)
+        match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert match, f"no CSRF token on {path}"
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": match.group(1)}).encode()
+        request = urllib.request.Request(
+            self.base + path, data=body, headers={"Referer": self.base + path}
+        )
+        try:
+            with self.opener.open(request, timeout=60) as response:
+                return response.status, ""
+        except urllib.error.HTTPError as redirect:
+            return redirect.code, redirect.headers.get("Location", "")
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{c.name}={c.value}" for c in self.jar)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def make_accounts(base: str, count: int) -> list[str]:
+    """Sign up through the sign-up form, then sign in through the login form."""
+    cookies = []
+    for n in range(count):
+        username, password = f"bench{n}-{secrets.token_hex(3)}", "a-long-bench-passphrase-7"
+        status, _ = Browser(base).post_form(
+            "/accounts/signup/",
+            {
+                "username": username,
+                "display_name": f"Bench {n}",
+                "password1": password,
+                "password2": password,
+            },
+        )
+        assert status == 302, f"sign-up failed: {status}"
+        browser = Browser(base)
+        status, _ = browser.post_form(
+            "/accounts/login/", {"username": username, "password": password}
+        )
+        assert status == 302, f"login failed: {status}"
+        cookies.append(browser.cookie_header())
+    return cookies
+
+
+def make_rooms(base: str, cookie: str, count: int, capacity: int) -> list[str]:
+    browser = Browser(base)
+    for part in cookie.split("; "):
+        name, value = part.split("=", 1)
+        browser.jar.set_cookie(
+            http.cookiejar.Cookie(
+                0,
+                name,
+                value,
+                None,
+                False,
+                "127.0.0.1",
+                False,
+                False,
+                "/",
+                True,
+                False,
+                None,
+                True,
+                None,
+                None,
+                {},
+            )
+        )
+    slugs = []
+    for n in range(count):
+        status, location = browser.post_form(
+            "/rooms/new/",
+            {"name": f"Bench room {n}", "capacity": str(capacity), "kind": "video"},
+            form_page="/",
+        )
+        assert status == 302, f"room creation failed: {status}"
+        slugs.append(location.rstrip("/").rsplit("/", 1)[1])
+    return slugs
+
+
+# --- Websocket clients ----------------------------------------------------------------------
+
+
+@dataclass
+class Peer:
+    ws: Any
+    peer_id: str
+    inbox: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    reader: asyncio.Task[None] | None = None
+    latencies: list[float] | None = None
+    known: set[str] = field(default_factory=set)
+
+
+async def open_peer(
+    port: int, slug: str, cookie: str, *, latencies: list[float] | None = None
+) -> tuple[Peer, float]:
+    started = time.perf_counter()
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/rooms/{slug}/",
+        additional_headers={"Cookie": cookie},
+        origin=websockets.Origin("http://127.0.0.1"),
+        open_timeout=60,
+        max_size=2**20,
+        compression=None,
+    )
+    welcome = json.loads(await asyncio.wait_for(ws.recv(), 60))
+    elapsed = time.perf_counter() - started
+    if welcome["type"] != "welcome":
+        await ws.close()
+        raise RuntimeError(f"refused: {welcome}")
+    peer = Peer(ws, welcome["self"]["peer_id"], latencies=latencies)
+    peer.known = {p["peer_id"] for p in welcome.get("peers", [])}
+    peer.reader = asyncio.get_running_loop().create_task(read(peer))
+    return peer, elapsed
+
+
+def stamp_of(message: dict[str, Any]) -> float | None:
+    text = (
+        message.get("sdp")
+        or (message.get("candidate") or {}).get("candidate")
+        or message.get("body")
+        or ""
+    )
+    match = re.search(r"t=(\d+\.\d+)", text)
+    return float(match.group(1)) if match else None
+
+
+async def read(peer: Peer) -> None:
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async for raw in peer.ws:
+            message = json.loads(raw)
+            kind = message["type"]
+            if kind == "peer-joined":
+                peer.known.add(message["peer"]["peer_id"])
+            if kind in ("offer", "answer", "candidate") and peer.latencies is not None:
+                stamp = stamp_of(message)
+                if stamp is not None:
+                    peer.latencies.append(time.perf_counter() - stamp)
+                    continue
+            await peer.inbox.put(message)
+
+
+def relay_message(kind: str, to: str) -> str:
+    t = f"t={time.perf_counter():.9f}"
+    if kind == "candidate":
+        body = {
+            "candidate": f"candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host {t} {CANDIDATE_PAD}",
+            "sdpMid": "0",
+            "sdpMLineIndex": 0,
+        }
+        return json.dumps({"type": "candidate", "to": to, "candidate": body})
+    return json.dumps({"type": kind, "to": to, "sdp": f"{t}\r\n{SDP}"})
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# --- Workloads --------------------------------------------------------------------------------
+
+
+async def pairs_in_rooms(
+    c: Cluster, cookies: list[str], slugs: list[str], latencies: list[float]
+) -> list[tuple[Peer, Peer]]:
+    pairs = []
+    for n, slug in enumerate(slugs):
+        a, _ = await open_peer(c.ports[0], slug, cookies[n % len(cookies)], latencies=latencies)
+        b, _ = await open_peer(
+            c.ports[-1], slug, cookies[(n + 1) % len(cookies)], latencies=latencies
+        )
+        async with asyncio.timeout(10):
+            while b.peer_id not in a.known or a.peer_id not in b.known:
+                await asyncio.sleep(0.005)  # until each side has heard of the other
+        pairs.append((a, b))
+    return pairs
+
+
+NEGOTIATION = ["offer", "answer"] + ["candidate"] * 10
+
+
+async def relay_load(
+    c: Cluster, pairs: list[tuple[Peer, Peer]], latencies: list[float], rate: int, seconds: float
+) -> dict[str, Any]:
+    """Offer `rate` relayed messages a second for `seconds`, spread over the pairs, in
+    negotiation-shaped sequences (offer, answer, 10 candidates)."""
+    latencies.clear()
+    await settle(c)
+    total = int(rate * seconds)
+    cpu0, redis0, wall0 = c.cpu(), c.redis_cpu(), time.perf_counter()
+    for n in range(total):
+        due = wall0 + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        a, b = pairs[n % len(pairs)]
+        kind = NEGOTIATION[(n // len(pairs)) % len(NEGOTIATION)]
+        sender, target = (a, b) if kind != "answer" else (b, a)
+        await sender.ws.send(relay_message(kind, target.peer_id))
+    sent_for = time.perf_counter() - wall0
+    async with asyncio.timeout(30):
+        while len(latencies) < total:
+            await asyncio.sleep(0.01)  # until every relayed message has arrived
+    cpu, redis = c.cpu() - cpu0, c.redis_cpu() - redis0
+    return {
+        "offered_per_s": rate,
+        "achieved_per_s": round(total / sent_for),
+        "messages": total,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "server_cpu_ms_per_msg": round(cpu / total * 1000, 3),
+        "redis_cpu_ms_per_msg": round(redis / total * 1000, 3),
+    }
+
+
+async def relay_phase(
+    c: Cluster, cookies: list[str], slugs: list[str], levels: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    latencies: list[float] = []
+    pairs = await pairs_in_rooms(c, cookies, slugs, latencies)
+    await relay_load(c, pairs, latencies, 200, 1)  # warm up
+    results = []
+    for rate in levels:
+        result = await relay_load(c, pairs, latencies, rate, seconds)
+        results.append(result)
+        print(
+            f"    relay {rate}/s: p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, "
+            f"{result['server_cpu_ms_per_msg']} ms CPU/msg",
+            flush=True,
+        )
+        if result["p99_ms"] > 200:
+            break  # far past saturation: higher loads would only queue
+    await close_all([p for pair in pairs for p in pair])
+    return results
+
+
+async def close_all(peers: list[Peer]) -> None:
+    for peer in peers:
+        await peer.ws.close()
+        if peer.reader:
+            await peer.reader
+
+
+async def join_phase(c: Cluster, cookies: list[str], slug: str, count: int) -> dict[str, Any]:
+    times = []
+    for n in range(count):
+        peer, elapsed = await open_peer(c.ports[n % len(c.ports)], slug, cookies[n % len(cookies)])
+        times.append(elapsed)
+        await peer.ws.send(json.dumps({"type": "leave"}))
+        await close_all([peer])
+    return {
+        "joins": count,
+        "p50_ms": round(percentile(times, 50) * 1000, 1),
+        "p99_ms": round(percentile(times, 99) * 1000, 1),
+    }
+
+
+async def storm_phase(
+    c: Cluster, cookies: list[str], slugs: list[str], people: int, window: float
+) -> dict[str, Any]:
+    """`people` join len(slugs) rooms within `window` seconds; every pair does an offer, an
+    answer and 10 candidates each way. Time until every pair has finished."""
+    per_room = people // len(slugs)
+    finished: dict[tuple[str, str], int] = {}
+    expected_pairs = len(slugs) * per_room * (per_room - 1) // 2
+    done = asyncio.Event()
+    peers: list[Peer] = []
+    refused = 0
+    start = time.perf_counter()
+
+    def mark(a: str, b: str) -> None:
+        key = (min(a, b), max(a, b))
+        finished[key] = finished.get(key, 0) + 1
+        # A pair is done when the newcomer's offer and 10 candidates and the answer and
+        # 10 candidates back have all arrived: 22 arrivals.
+        if sum(1 for v in finished.values() if v >= 22) >= expected_pairs:
+            done.set()
+
+    async def person(n: int) -> None:
+        nonlocal refused
+        await asyncio.sleep(window * n / people)
+        slug = slugs[n % len(slugs)]
+        try:
+            peer, _ = await open_peer(c.ports[n % len(c.ports)], slug, cookies[n % len(cookies)])
+        except RuntimeError:
+            refused += 1
+            return
+        peers.append(peer)
+        for other in list(peer.known):  # the newcomer offers to everyone already there
+            await peer.ws.send(relay_message("offer", other))
+            for _ in range(10):
+                await peer.ws.send(relay_message("candidate", other))
+        while True:
+            message = await peer.inbox.get()
+            if message["type"] not in ("offer", "answer", "candidate"):
+                continue
+            mark(peer.peer_id, message["from"])
+            if message["type"] == "offer":
+                await peer.ws.send(relay_message("answer", message["from"]))
+                for _ in range(10):
+                    await peer.ws.send(relay_message("candidate", message["from"]))
+
+    tasks = [asyncio.get_running_loop().create_task(person(n)) for n in range(people)]
+    try:
+        async with asyncio.timeout(60):
+            await done.wait()
+        elapsed = time.perf_counter() - start
+    except TimeoutError:
+        elapsed = float("nan")
+    for task in tasks:
+        task.cancel()
+    occupancy = await room_occupancy(c, slugs)
+    await close_all(peers)
+    return {
+        "people": people,
+        "rooms": len(slugs),
+        "window_s": window,
+        "pairs": expected_pairs,
+        "admitted": len(peers),
+        "refused": refused,
+        "all_pairs_done_s": round(elapsed, 2),
+        "max_room_occupancy": max(occupancy),
+        "capacity": per_room,
+    }
+
+
+async def room_occupancy(c: Cluster, slugs: list[str]) -> list[int]:
+    code = (
+        "import json,sys; from rooms.models import Room;"
+        f"print(json.dumps([Room.objects.get(slug=s).presences.count() for s in {slugs!r}]))"
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=c.env(0),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return list(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+async def chat_phase(
+    c: Cluster, cookies: list[str], slug: str, size: int, messages: int
+) -> dict[str, Any]:
+    peers = [
+        (await open_peer(c.ports[n % len(c.ports)], slug, cookies[n % len(cookies)]))[0]
+        for n in range(size)
+    ]
+    latencies = []
+    for n in range(messages):
+        sender = peers[n % size]
+        body = f"t={time.perf_counter():.9f} message {n}"
+        started = time.perf_counter()
+        await sender.ws.send(json.dumps({"type": "chat", "body": body}))
+        last = 0.0
+        for peer in peers:  # wait for every receiver, the sender's own echo included
+            async with asyncio.timeout(10):
+                while True:
+                    message = await peer.inbox.get()
+                    if message["type"] == "chat" and message["body"] == body:
+                        last = max(last, time.perf_counter())
+                        break
+        latencies.append(last - started)
+        await asyncio.sleep(
+            max(0, 1.0 / size * 1.2 - (time.perf_counter() - started))
+        )  # human pace per sender
+    await close_all(peers)
+    return {
+        "room_size": size,
+        "messages": messages,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    }
+
+
+async def idle_phase(
+    c: Cluster, cookies: list[str], slugs: list[str], count: int, seconds: float, heartbeat: float
+) -> dict[str, Any]:
+    rss0 = c.rss()
+    peers = []
+    for n in range(count):
+        peer, _ = await open_peer(
+            c.ports[n % len(c.ports)], slugs[n // 12], cookies[n % len(cookies)]
+        )
+        peers.append(peer)
+    await settle(c)  # the joins' lobby and peer-joined events, before measuring
+    rss1 = c.rss()
+
+    async def beat(peer: Peer, offset: float) -> None:
+        await asyncio.sleep(offset)
+        while True:
+            await peer.ws.send('{"type":"ping"}')
+            await asyncio.sleep(heartbeat)
+
+    cpu0, wall0 = c.cpu(), time.perf_counter()
+    beats = [
+        asyncio.get_running_loop().create_task(beat(p, heartbeat * n / count))
+        for n, p in enumerate(peers)
+    ]
+    await asyncio.sleep(seconds)
+    cpu, wall = c.cpu() - cpu0, time.perf_counter() - wall0
+    for task in beats:
+        task.cancel()
+    await close_all(peers)
+    return {
+        "connections": count,
+        "rss_per_connection_kb": round((rss1 - rss0) / count / 1024, 1),
+        "heartbeat_s": heartbeat,
+        "heartbeat_cpu_percent_of_one_core": round(cpu / wall * 100, 1),
+    }
+
+
+# --- Running it all ---------------------------------------------------------------------------
+
+
+SETUPS = {"memory": (1, False), "redis1": (1, True), "redis2": (2, True)}
+
+
+async def measure(setup: str, quick: bool) -> dict[str, Any]:
+    workers, redis = SETUPS[setup]
+    seconds = 3 if quick else 8
+    levels = [250, 500] if quick else LEVELS
+    idle_counts = [200] if quick else [1000, 5000]
+    out: dict[str, Any] = {
+        "setup": setup,
+        "workers": workers,
+        "layer": "redis pub/sub" if redis else "in-memory",
+    }
+    with cluster(workers, redis) as c:
+        base = f"http://127.0.0.1:{c.ports[0]}"
+        cookies = await asyncio.to_thread(make_accounts, base, 4)
+        print(f"  {setup}: accounts ready", flush=True)
+        relay_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 100, 2)
+        out["relay"] = await relay_phase(c, cookies, relay_rooms, levels, seconds)
+        (join_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
+        out["join"] = await join_phase(c, cookies, join_room, 20 if quick else 50)
+        storm_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 10, 6)
+        out["storm"] = await storm_phase(c, cookies, storm_rooms, 60, 5)
+        print(f"  {setup}: storm {out['storm']}", flush=True)
+        out["chat"] = []
+        for size in (6, 12):
+            (chat_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
+            out["chat"].append(await chat_phase(c, cookies, chat_room, size, 20 if quick else 60))
+        out["idle"] = []
+        idle_rooms = await asyncio.to_thread(
+            make_rooms, base, cookies[0], max(idle_counts) // 12 + 1, 12
+        )
+        for count in idle_counts:
+            out["idle"].append(
+                await idle_phase(c, cookies, idle_rooms, count, 10 if quick else 40, 20)
+            )
+            print(f"  {setup}: idle {out['idle'][-1]}", flush=True)
+    with cluster(workers, redis, app="bench.floor_asgi:application") as floor:
+        floor_cookies = [""]
+        slugs = [f"floor-{n}" for n in range(100)]
+        out["floor_relay"] = await relay_phase(floor, floor_cookies, slugs, levels, seconds)
+        out["floor_join"] = await join_phase(
+            floor, floor_cookies, "floor-join", 20 if quick else 50
+        )
+        out["floor_chat"] = [
+            await chat_phase(floor, floor_cookies, f"floor-chat-{size}", size, 20 if quick else 60)
+            for size in (6, 12)
+        ]
+        out["floor_idle"] = [
+            await idle_phase(
+                floor,
+                floor_cookies,
+                [f"floor-idle-{n}" for n in range(max(idle_counts) // 12 + 1)],
+                count,
+                10 if quick else 40,
+                20,
+            )
+            for count in idle_counts
+        ]
+    return out
+
+
+def machine() -> dict[str, str]:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    versions = subprocess.run(
+        [PYTHON, "-m", "pip", "freeze"], capture_output=True, text=True, check=False
+    ).stdout
+    wanted = (
+        "Django==",
+        "channels==",
+        "daphne==",
+        "channels-redis==",
+        "redis==",
+        "Twisted==",
+        "websockets==",
+    )
+    return {
+        "cpu": model,
+        "cores": str(os.cpu_count()),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": ", ".join(line for line in versions.splitlines() if line.startswith(wanted)),
+        "redis": subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, check=False
+        ).stdout.split()[2],
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a short run, to check the benchmark itself"
+    )
+    parser.add_argument("--setups", default="memory,redis1,redis2")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {1})  # the load generator on CPU 1, the servers on CPU 0
+    results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "setups": []}
+    for setup in args.setups.split(","):
+        print(f"{setup}:", flush=True)
+        results["setups"].append(asyncio.run(measure(setup, args.quick)))
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / ("quick.json" if args.quick else "latest.json")).write_text(
+        json.dumps(results, indent=2)
+    )
+    if not args.quick:
+        from bench.report import write_report
+
+        write_report(results, ROOT / "docs" / "performance.md")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
