@@ -104,6 +104,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "capacity": room.capacity,
         "ws_path": f"/ws/rooms/{room.slug}/",
         "messages_url": f"/rooms/{room.slug}/messages",
+        "people_url": f"/rooms/{room.slug}/people",
         "lobby_url": "/",
         "me": display_name(request.user),  # type: ignore[arg-type]
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
@@ -128,6 +129,19 @@ def _room_password(request: HttpRequest, room: Room) -> HttpResponse:
         throttle.hit("room-password", ident, settings.THROTTLE_WINDOW)
         form.add_error("password", _("That password is not right."))
     return render(request, "rooms/room_password.html", {"room": room, "form": form})
+
+
+@login_required
+@require_GET
+def room_people(request: HttpRequest, slug: str) -> JsonResponse:
+    """Who is in the call now, for the pre-join screen; members of the room only."""
+    room = _open_room(slug)
+    if not access.has_access(request.session, room, request.user):
+        return JsonResponse({"error": "forbidden"}, status=403)
+    summary = services.room_summary(room)
+    return JsonResponse(
+        {key: summary[key] for key in ("names", "occupancy", "capacity", "is_locked")}
+    )
 
 
 @login_required

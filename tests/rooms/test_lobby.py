@@ -44,3 +44,19 @@ def test_lobby_needs_a_signed_in_user(client):
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_the_room_tells_its_members_who_is_in_the_call(client_for, alice, bob, room):
+    seat(room, alice, "Alice")
+    response = client_for(bob).get(f"/rooms/{room.slug}/people")
+    assert response.json() == {
+        "names": ["Alice"],
+        "occupancy": 1,
+        "capacity": 4,
+        "is_locked": False,
+    }
+
+
+def test_who_is_in_a_private_room_is_kept_from_outsiders(client_for, alice, bob):
+    secret = services.create_room(owner=alice, name="Secret", is_private=True, password="pw")
+    assert client_for(bob).get(f"/rooms/{secret.slug}/people").status_code == 403
