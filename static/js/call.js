@@ -2,6 +2,7 @@
 // chat. Signaling (the websocket, heartbeat, reconnects) lives in signaling.js; the contract
 // with the server is docs/protocol.md. All user text goes through textContent.
 import { CLOSE, Signaling } from "./signaling.js";
+import { setupModeration } from "./moderation.js";
 
 const gettext = window.gettext || ((text) => text);
 const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
@@ -74,6 +75,16 @@ const state = {
 const peers = new Map();
 
 const signaling = new Signaling(wsUrl(config.ws_path), { heartbeat: config.heartbeat_seconds || 20 });
+
+// Tile menus, room controls, Hide buttons and toasts (static/js/moderation.js). Making
+// moderators is for the room's owner (or staff): the server refuses anyone else.
+const moderation = setupModeration({
+  signaling,
+  peers,
+  root: ui.call,
+  isVoice,
+  canPromote: config.can_promote ?? config.is_owner ?? true,
+});
 
 window.confab = {
   peers,
@@ -253,6 +264,7 @@ function removePeer(id) {
   const peer = peers.get(id);
   if (!peer) return;
   peers.delete(id);
+  clearTimeout(peer.offerRetry);
   if (peer.pc) peer.pc.close();
   peer.meter?.disconnect();
   if (peer.element) peer.element.srcObject = null;
@@ -293,12 +305,28 @@ async function makeOffer(peer, pc) {
     // A polite peer's offer may have been rolled back meanwhile by the other side's offer.
     if (pc.signalingState === "have-local-offer" && pc.localDescription.type === "offer") {
       signaling.send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
+      retryOffer(peer, pc);
     }
   } catch (error) {
     console.warn(`call: offer to ${peer.id} failed`, error);
   } finally {
     peer.makingOffer = false;
   }
+}
+
+// An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
+// it stays unanswered it is sent again now and then: the other side answers it, or, if both
+// offered, perfect negotiation settles which offer wins.
+const OFFER_RETRY_MS = 4000;
+
+function retryOffer(peer, pc, attempt = 0) {
+  clearTimeout(peer.offerRetry);
+  const sdp = pc.localDescription.sdp;
+  peer.offerRetry = setTimeout(() => {
+    if (peer.pc !== pc || pc.signalingState !== "have-local-offer" || pc.localDescription?.sdp !== sdp) return;
+    signaling.send({ type: "offer", to: peer.id, sdp });
+    if (attempt < 5) retryOffer(peer, pc, attempt + 1);
+  }, OFFER_RETRY_MS * 2 ** attempt);
 }
 
 // Put our tracks on the connection, one transceiver per kind. With no track of a kind the
@@ -338,6 +366,8 @@ async function handleDescription(peer, description) {
     if (description.type !== "offer") return; // an answer for a connection we dropped
     pc = createConnection(peer);
   }
+  // A second copy of an answer (our offer was sent again): that negotiation is settled.
+  if (description.type === "answer" && pc.signalingState !== "have-local-offer") return;
   // Perfect negotiation (docs/protocol.md, "Negotiation").
   const readyForOffer = !peer.makingOffer && (pc.signalingState === "stable" || peer.settingRemoteAnswer);
   const collision = description.type === "offer" && !readyForOffer;
@@ -406,10 +436,18 @@ function capBitrates() {
 // not asked for a camera at all. The first welcome starts it; later ones reuse it.
 let mediaReady = null;
 
+let welcomes = 0; // a newer welcome supersedes one still waiting for devices
+
 signaling.on("welcome", async (welcome) => {
-  // Every welcome is a fresh join (also after a reconnect): new peer id, new connections.
-  removeAllPeers();
-  if (state.selfId) state.pastSelfIds.add(state.selfId);
+  const generation = ++welcomes;
+  // After a drop the page asks for its seat back. Resumed (same peer id): the peer
+  // connections carry on, since media flows peer to peer and usually outlives the socket.
+  // Otherwise this is a fresh join: new peer id, new connections.
+  const resumed = Boolean(welcome.resumed) && state.selfId !== null && welcome.self.peer_id === state.selfId;
+  if (!resumed) {
+    removeAllPeers();
+    if (state.selfId) state.pastSelfIds.add(state.selfId);
+  }
   state.selfId = welcome.self.peer_id;
   state.selfName = welcome.self.name || config.me;
   state.isModerator = Boolean(welcome.self.is_moderator);
@@ -426,18 +464,28 @@ signaling.on("welcome", async (welcome) => {
   refreshLocalTile();
   mergeHistory(welcome.history || [], !state.joinedOnce);
   state.joinedOnce = true;
+  if (resumed) {
+    // Whoever left while we were away: their peer-left went to the lost socket.
+    const present = new Set((welcome.peers || []).map((info) => info.peer_id));
+    for (const id of [...peers.keys()]) if (!present.has(id)) removePeer(id);
+  }
   // The server may still hold our previous seat for a while after a drop: not a person.
   const listed = (welcome.peers || [])
     .filter((info) => !state.pastSelfIds.has(info.peer_id))
     .map((info) => ensurePeer(info.peer_id, info).id);
   mediaReady = mediaReady || acquireMedia();
   await mediaReady;
-  if (signaling.peerId !== welcome.self.peer_id || state.ended || state.leaving) return; // superseded
+  if (generation !== welcomes || state.ended || state.leaving) return; // superseded
   sendMedia();
-  // The newcomer offers to everyone already here (attachLocalTracks -> negotiationneeded).
+  // The newcomer offers to everyone already here (attachLocalTracks -> negotiationneeded);
+  // after a resume, to those who came while we were away.
   for (const id of listed) {
     const peer = peers.get(id);
-    if (!peer || peer.pc) continue;
+    if (!peer) continue;
+    if (peer.pc) {
+      if (resumed) resumeConnection(peer);
+      continue;
+    }
     createConnection(peer);
     attachLocalTracks(peer, false);
   }
@@ -446,6 +494,17 @@ signaling.on("welcome", async (welcome) => {
   for (const peer of peers.values()) if (peer.pc && !listed.includes(peer.id)) attachLocalTracks(peer, false);
   peersChanged();
 });
+
+// A connection kept across a resumed seat: an offer that may have been lost goes out again,
+// and a connection that suffered meanwhile restarts ICE.
+function resumeConnection(peer) {
+  const pc = peer.pc;
+  if (pc.signalingState === "have-local-offer" && pc.localDescription) {
+    signaling.send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
+  }
+  const states = [pc.connectionState, pc.iceConnectionState];
+  if (states.includes("disconnected") || states.includes("failed")) pc.restartIce();
+}
 
 function isSomeoneElse(id) {
   return typeof id === "string" && id !== state.selfId && !state.pastSelfIds.has(id);
@@ -513,13 +572,12 @@ signaling.on("moderator-request", ({ action }) => {
   updateControls();
   refreshLocalTile();
   sendMedia();
-  showInfo(kind === "audio" ? gettext("A moderator muted you.") : gettext("A moderator turned your camera off."));
+  moderation.toast(kind === "audio" ? gettext("A moderator muted you.") : gettext("A moderator turned your camera off."));
 });
 
 signaling.on("role", ({ peer_id: id, is_moderator: isModerator }) => {
   if (id === state.selfId) {
-    state.isModerator = Boolean(isModerator);
-    if (isModerator) showInfo(gettext("You are now a moderator of this room."));
+    state.isModerator = Boolean(isModerator); // moderation.js says so in a toast
   } else if (peers.has(id)) {
     peers.get(id).isModerator = Boolean(isModerator);
   }
@@ -548,16 +606,22 @@ signaling.on("error", (message) => {
   }
 });
 
-signaling.on("close", ({ code, reason, final, welcomed, delay }) => {
-  removeAllPeers();
-  if (state.leaving) return;
+signaling.on("close", ({ code, reason, final, welcomed, delay, superseded }) => {
+  // 4408: a newer socket of this page holds the seat; it carries on, nothing to say.
+  if (superseded) return;
+  if (state.leaving) {
+    removeAllPeers();
+    return;
+  }
   if (!final) {
+    // The peer connections stay: a resumed seat keeps them (see "welcome").
     setCallState("reconnecting");
     ui.connNotice.textContent = gettext("Connection lost — reconnecting…");
     ui.connNotice.hidden = false;
     console.info(`call: connection closed (${code}); next try in ${delay} ms`);
     return;
   }
+  removeAllPeers();
   showClosed(code, reason, welcomed);
 });
 
@@ -623,16 +687,25 @@ function closeWords(code, reason, welcomed) {
   }
 }
 
+function closeHint(code, reason, welcomed) {
+  const why = (reason || "").toLowerCase();
+  if (code === CLOSE.NOT_SIGNED_IN) return gettext("Sign in, then open the room again.");
+  if (code === CLOSE.ENDED) return gettext("The room is closed now. You can go back to the lobby and pick another room.");
+  if (code === CLOSE.FORBIDDEN && why.includes("banned"))
+    return gettext("You cannot join this room again while the ban lasts.");
+  if (code === CLOSE.FORBIDDEN && (why.includes("removed") || (!why && welcomed)))
+    return gettext("You may join this room again later, or go back to the lobby.");
+  return gettext("You can go back to the lobby and pick another room.");
+}
+
 function showClosed(code, reason, welcomed) {
   state.ended = true;
   stopLocalMedia();
   setCallState("closed");
   ui.connNotice.hidden = true;
   ui.closedTitle.textContent = closeWords(code, reason, welcomed);
-  ui.closedHint.textContent =
-    code === CLOSE.NOT_SIGNED_IN
-      ? gettext("Sign in, then open the room again.")
-      : gettext("You can go back to the lobby and pick another room.");
+  ui.closedHint.textContent = closeHint(code, reason, welcomed);
+  ui.closed.dataset.code = String(code);
   ui.closedSignin.hidden = code !== CLOSE.NOT_SIGNED_IN;
   ui.closedRetry.hidden = !(code === CLOSE.FORBIDDEN && /password|private/i.test(reason || ""));
   ui.closed.hidden = false;
@@ -695,6 +768,7 @@ function refreshTile(peer) {
   tile.state.hidden = !words;
   tile.micOff.hidden = peer.media.audio;
   tile.camOff.hidden = isVoice || peer.media.video;
+  moderation.refreshTile(peer);
   const video = peer.stream.getVideoTracks()[0];
   const showVideo = !isVoice && peer.media.video && video && video.readyState === "live" && !video.muted;
   tile.root.classList.toggle("no-video", !showVideo);
@@ -979,6 +1053,7 @@ function renderMessage(message) {
   time.textContent = formatTime(message.sent_at);
   time.title = new Date(message.sent_at).toLocaleString();
   item.querySelector(".message-body").textContent = message.body;
+  moderation.decorateMessage(item, message);
   return item;
 }
 
@@ -1005,6 +1080,15 @@ function noteIds(list) {
 // welcome.history: on the first join it is the whole log; after a reconnect only what is
 // newer than what we have is added.
 function mergeHistory(history, first) {
+  if (!first) {
+    // Messages hidden while we were away: shown here, missing from the history's span.
+    const visible = new Set(history.map((m) => m.id));
+    const from = history.length < HISTORY_PAGE ? -Infinity : Math.min(...visible);
+    for (const item of [...ui.messages.children]) {
+      const id = Number(item.dataset.id);
+      if (id >= from && !visible.has(id)) item.remove();
+    }
+  }
   const fresh = history.filter((m) => !shownIds.has(m.id) && (first || newestId === null || m.id > newestId));
   for (const message of fresh) ui.messages.append(renderMessage(message));
   noteIds(fresh);

@@ -12,10 +12,14 @@
 // "ice-servers", "chat-hidden", "moderator-request", "role", "room-updated", "pong",
 // "error"). A close with a 4xxx code (a refusal, see "Close codes") or after
 // leave() is final; any other close (1006: the network or the server went away) is retried
-// with exponential backoff and jitter as a fresh join.
+// with exponential backoff and jitter. A retry carries the last `welcome.resume_token`
+// (`?resume=<token>`), so the server can give back the same seat (same peer id): the next
+// welcome then says `resumed: true` and the peer connections, which do not depend on this
+// socket, carry on.
 //
-// The "close" event carries {code, reason, final, welcomed, delay}: `welcomed` says whether
-// this socket had been admitted (a refusal at the door versus a removal from the call).
+// The "close" event carries {code, reason, final, welcomed, delay, superseded}: `welcomed`
+// says whether this socket had been admitted (a refusal at the door versus a removal from
+// the call); `superseded` (close code 4408) says a newer socket of this page holds the seat.
 // daphne drops the close reason (django/daphne#374), so a `closing {code, reason}` message
 // sent by the server just before it closes supplies the reason when the frame has none.
 
@@ -28,6 +32,7 @@ export const CLOSE = Object.freeze({
   FULL: 4409,
   ENDED: 4410,
   RATE_LIMITED: 4429,
+  SUPERSEDED: 4408,
 });
 
 // A close the server meant: retrying would only be refused again.
@@ -44,6 +49,7 @@ export class Signaling {
     this.leaveTimeout = leaveTimeout;
     this.socket = null;
     this.peerId = null;
+    this.resumeToken = null; // from the last welcome: takes the seat back after a drop
     this.attempt = 0; // failed connections since the last welcome
     this.leaving = false;
     this.stopped = false;
@@ -80,7 +86,7 @@ export class Signaling {
     if (this.leaving) return;
     this.stopped = false;
     clearTimeout(this.retryTimer);
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.resumeUrl());
     this.socket = socket;
     this.welcomed = false;
     this.closingNote = null;
@@ -92,6 +98,12 @@ export class Signaling {
     });
     socket.addEventListener("close", (event) => this.closed(socket, event.code, event.reason));
     // "error" is always followed by "close", which does the work.
+  }
+
+  resumeUrl() {
+    if (!this.resumeToken) return this.url;
+    const separator = this.url.includes("?") ? "&" : "?";
+    return `${this.url}${separator}resume=${encodeURIComponent(this.resumeToken)}`;
   }
 
   // Send one protocol message. Returns false if the socket is not open (nothing sent).
@@ -147,6 +159,7 @@ export class Signaling {
     if (message.type === "welcome") {
       this.welcomed = true;
       this.peerId = message.self?.peer_id ?? null;
+      this.resumeToken = typeof message.resume_token === "string" && message.resume_token ? message.resume_token : null;
       this.attempt = 0;
       this.startHeartbeat(message.heartbeat);
     }
@@ -195,7 +208,10 @@ export class Signaling {
     const welcomed = this.welcomed;
     const final = this.leaving || this.stopped || isRefusal(code);
     if (final) {
-      this.emit("close", { code, reason, final: true, welcomed });
+      // 4408: this page's seat lives on a newer socket; retrying would take it back from it.
+      const superseded = code === CLOSE.SUPERSEDED;
+      this.resumeToken = null; // no retry follows a final close
+      this.emit("close", { code, reason, final: true, welcomed, superseded });
       return;
     }
     const delay = this.nextDelay();

@@ -1,0 +1,602 @@
+// Moderation on the call page (docs/moderation.md): a menu on each remote tile (mute, stop
+// video, make moderator, remove, ban), room controls (lock, end the meeting), a Hide button
+// on chat messages, and toasts that say what happened. Only moderators see the controls;
+// the server checks every action and answers a refusal with `error`, said here in a toast.
+//
+// call.js creates it once and tells it about tiles and chat messages:
+//
+//   const moderation = setupModeration({signaling, peers, root, isVoice, canPromote});
+//   moderation.refreshTile(peer);            // after a remote tile is (re)painted
+//   moderation.decorateMessage(item, message); // a chat message element was made
+//   moderation.toast(text);                   // a short note over the stage
+//
+// Everything else it learns from signaling events (welcome, role, room-updated, peer-left,
+// chat-hidden, error, close). All text is set with textContent; no inline styles or handlers.
+
+const gettext = window.gettext || ((text) => text);
+const interpolate =
+  window.interpolate ||
+  ((format, values, named) =>
+    named
+      ? format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]))
+      : format.replace(/%s/g, () => String(values.shift())));
+const fmt = (format, values) => interpolate(format, values, true);
+
+export const MODERATION_TYPES = new Set([
+  "kick",
+  "ban",
+  "mute",
+  "stop-video",
+  "promote",
+  "lock",
+  "unlock",
+  "end",
+  "hide-chat",
+]);
+
+const REASON_MAX = 200; // docs/protocol.md, "Moderation"
+const TOAST_MS = 7000;
+const BAN_CHOICES = [
+  { minutes: 60, label: () => gettext("1 hour") },
+  { minutes: 60 * 24, label: () => gettext("1 day") },
+  { minutes: null, label: () => gettext("Until a moderator lifts it") },
+];
+
+// Icons: lists of [tag, attributes], drawn with the stroke style of call.css.
+const ICONS = {
+  more: [
+    ["circle", { cx: 12, cy: 5, r: 1.6 }],
+    ["circle", { cx: 12, cy: 12, r: 1.6 }],
+    ["circle", { cx: 12, cy: 19, r: 1.6 }],
+  ],
+  shield: [["path", { d: "M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z" }]],
+  micOff: [
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+    ["path", { d: "M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6" }],
+    ["path", { d: "M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23" }],
+    ["line", { x1: 12, y1: 19, x2: 12, y2: 23 }],
+  ],
+  camOff: [
+    ["path", { d: "M16 16v1a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2h2m5.66 0H14a2 2 0 0 1 2 2v3.34l1 1L23 7v10" }],
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+  ],
+  star: [["polygon", { points: "12 2 15.09 8.26 22 9.27 17 14.14 18.18 21.02 12 17.77 5.82 21.02 7 14.14 2 9.27 8.91 8.26 12 2" }]],
+  remove: [
+    ["path", { d: "M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2" }],
+    ["circle", { cx: 8.5, cy: 7, r: 4 }],
+    ["line", { x1: 18, y1: 8, x2: 23, y2: 13 }],
+    ["line", { x1: 23, y1: 8, x2: 18, y2: 13 }],
+  ],
+  ban: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["line", { x1: 4.93, y1: 4.93, x2: 19.07, y2: 19.07 }],
+  ],
+  lock: [
+    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
+    ["path", { d: "M7 11V7a5 5 0 0 1 10 0v4" }],
+  ],
+  unlock: [
+    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
+    ["path", { d: "M7 11V7a5 5 0 0 1 9.9-1" }],
+  ],
+  end: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["rect", { x: 9, y: 9, width: 6, height: 6 }],
+  ],
+  hide: [
+    ["path", { d: "M17.94 17.94A10.07 10.07 0 0 1 12 20c-7 0-11-8-11-8a18.45 18.45 0 0 1 5.06-5.94" }],
+    ["path", { d: "M9.9 4.24A9.12 9.12 0 0 1 12 4c7 0 11 8 11 8a18.5 18.5 0 0 1-2.16 3.19" }],
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+  ],
+};
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function icon(name) {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("focusable", "false");
+  for (const [tag, attributes] of ICONS[name]) {
+    const shape = document.createElementNS(SVG_NS, tag);
+    for (const [key, value] of Object.entries(attributes)) shape.setAttribute(key, String(value));
+    svg.append(shape);
+  }
+  return svg;
+}
+
+function el(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value === false || value === null || value === undefined) continue;
+    if (key === "text") element.textContent = value;
+    else if (key === "className") element.className = value;
+    else element.setAttribute(key, value === true ? "" : String(value));
+  }
+  element.append(...children);
+  return element;
+}
+
+const anchorPositioning = typeof CSS !== "undefined" && CSS.supports("position-area: bottom");
+let menuCount = 0;
+
+export function setupModeration({ signaling, peers, root, isVoice = false, canPromote = true }) {
+  const stage = root.querySelector(".stage") || root;
+  const controls = root.querySelector("#controls");
+  const messages = root.querySelector("#chat-messages");
+  const chatInput = root.querySelector("#chat-input");
+  let isModerator = false;
+  let locked = false;
+  let closed = false;
+  const names = new Map(); // peer_id -> name: still known once their tile is gone
+  let openDialog = null; // {dialog, peerId}
+
+  // --- Toasts ---------------------------------------------------------------------------
+
+  const toasts = el("div", { className: "toasts", role: "status", "aria-live": "polite" });
+  stage.append(toasts);
+
+  function toast(text, tone = "info") {
+    const item = el("p", { className: `toast ${tone}`, text });
+    toasts.append(item);
+    while (toasts.children.length > 3) toasts.firstElementChild.remove();
+    setTimeout(() => item.remove(), TOAST_MS);
+    return item;
+  }
+
+  // --- Menus: a popover of menu items, opened by its button (popovertarget) ----------------
+
+  function makeMenu(button, label, fill, placement) {
+    menuCount += 1;
+    const menu = el("div", {
+      className: `mod-menu ${placement}`,
+      id: `mod-menu-${menuCount}`,
+      role: "menu",
+      popover: "auto",
+      "aria-label": label,
+    });
+    button.setAttribute("popovertarget", menu.id);
+    button.setAttribute("aria-haspopup", "menu");
+    button.setAttribute("aria-controls", menu.id);
+    button.setAttribute("aria-expanded", "false");
+    menu.addEventListener("beforetoggle", (event) => {
+      if (event.newState !== "open") return;
+      if (!isModerator || closed) {
+        event.preventDefault();
+        return;
+      }
+      menu.replaceChildren(...fill());
+    });
+    menu.addEventListener("toggle", (event) => {
+      const open = event.newState === "open";
+      button.setAttribute("aria-expanded", String(open));
+      button.classList.toggle("open", open);
+      if (!open) return;
+      if (!anchorPositioning) place(menu, button, placement);
+      items(menu)[0]?.focus();
+    });
+    menu.addEventListener("keydown", (event) => menuKeys(event, menu, button));
+    return menu;
+  }
+
+  function items(menu) {
+    return [...menu.querySelectorAll('[role="menuitem"]:not(:disabled)')];
+  }
+
+  function menuKeys(event, menu, button) {
+    const list = items(menu);
+    const at = list.indexOf(document.activeElement);
+    let next = null;
+    if (event.key === "ArrowDown") next = list[(at + 1) % list.length];
+    else if (event.key === "ArrowUp") next = list[(at - 1 + list.length) % list.length];
+    else if (event.key === "Home") next = list[0];
+    else if (event.key === "End") next = list[list.length - 1];
+    else if (event.key === "Tab") {
+      event.preventDefault();
+      menu.hidePopover();
+      button.focus();
+      return;
+    }
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  }
+
+  // Without CSS anchor positioning: put the menu by its button, inside the window.
+  function place(menu, button, placement) {
+    const anchor = button.getBoundingClientRect();
+    const box = menu.getBoundingClientRect();
+    const gap = 6;
+    const margin = 8;
+    let top = placement === "above" ? anchor.top - box.height - gap : anchor.bottom + gap;
+    if (top + box.height > innerHeight - margin) top = anchor.top - box.height - gap;
+    if (top < margin) top = margin;
+    let left = placement === "above" ? anchor.left + anchor.width / 2 - box.width / 2 : anchor.right - box.width;
+    left = Math.max(margin, Math.min(left, innerWidth - box.width - margin));
+    menu.style.setProperty("left", `${Math.round(left)}px`);
+    menu.style.setProperty("top", `${Math.round(top)}px`);
+  }
+
+  function menuItem(label, iconName, action, { disabled = false, danger = false, hint = "" } = {}) {
+    const button = el(
+      "button",
+      {
+        type: "button",
+        role: "menuitem",
+        tabindex: "-1",
+        className: `mod-item${danger ? " danger" : ""}`,
+        disabled,
+      },
+      icon(iconName),
+      el("span", { className: "mod-item-text", text: label }),
+    );
+    if (hint) button.append(el("span", { className: "mod-item-hint", text: hint }));
+    button.addEventListener("click", () => {
+      button.closest("[popover]")?.hidePopover();
+      action();
+    });
+    return button;
+  }
+
+  const separator = () => el("div", { role: "separator", className: "mod-separator" });
+
+  // --- The tile menu ------------------------------------------------------------------------
+
+  function refreshTile(peer) {
+    names.set(peer.id, peer.name);
+    const tile = peer.tile;
+    if (!tile.modButton) {
+      const button = el("button", { type: "button", className: "tile-mod-button mod-only" }, icon("more"));
+      const menu = makeMenu(button, "", () => tileMenuItems(peer.id), "below");
+      tile.root.append(button, menu);
+      tile.modButton = button;
+      tile.modMenu = menu;
+    }
+    const label = fmt(gettext("Moderate %(name)s"), { name: peer.name });
+    if (tile.modButton.getAttribute("aria-label") !== label) {
+      tile.modButton.setAttribute("aria-label", label);
+      tile.modButton.title = label;
+      tile.modMenu.setAttribute("aria-label", label);
+    }
+  }
+
+  function tileMenuItems(id) {
+    const peer = peers.get(id);
+    if (!peer) return [];
+    const name = peer.name;
+    const list = [
+      el("p", { className: "mod-menu-title", text: name, "aria-hidden": "true" }),
+      menuItem(gettext("Mute"), "micOff", () => act({ type: "mute", peer_id: id }), {
+        disabled: !peer.media.audio,
+        hint: peer.media.audio ? "" : gettext("already off"),
+      }),
+    ];
+    if (!isVoice) {
+      list.push(
+        menuItem(gettext("Stop video"), "camOff", () => act({ type: "stop-video", peer_id: id }), {
+          disabled: !peer.media.video,
+          hint: peer.media.video ? "" : gettext("already off"),
+        }),
+      );
+    }
+    if (canPromote) {
+      list.push(
+        menuItem(gettext("Make moderator"), "star", () => confirmPromote(id), {
+          disabled: Boolean(peer.isModerator),
+          hint: peer.isModerator ? gettext("already one") : "",
+        }),
+      );
+    }
+    list.push(
+      separator(),
+      menuItem(gettext("Remove from the call…"), "remove", () => confirmKick(id), { danger: true }),
+      menuItem(gettext("Ban from the room…"), "ban", () => confirmBan(id), { danger: true }),
+    );
+    return list;
+  }
+
+  // --- The room menu (controls bar) -----------------------------------------------------------
+
+  const roomButton = el(
+    "button",
+    {
+      type: "button",
+      className: "control mod-only room-mod-button",
+      id: "moderator-controls",
+      "aria-label": gettext("Moderator controls"),
+      title: gettext("Moderator controls"),
+    },
+    icon("shield"),
+  );
+  const roomMenu = makeMenu(roomButton, gettext("Moderator controls"), roomMenuItems, "above");
+  if (controls) {
+    const leave = controls.querySelector(".leave");
+    if (leave) leave.before(roomButton);
+    else controls.append(roomButton);
+    controls.append(roomMenu);
+  }
+
+  function roomMenuItems() {
+    return [
+      el("p", { className: "mod-menu-title", text: gettext("This room"), "aria-hidden": "true" }),
+      locked
+        ? menuItem(gettext("Unlock the room"), "unlock", () => act({ type: "unlock" }), {
+            hint: gettext("let new people join"),
+          })
+        : menuItem(gettext("Lock the room"), "lock", () => act({ type: "lock" }), {
+            hint: gettext("nobody new can join"),
+          }),
+      separator(),
+      menuItem(gettext("End the meeting for everyone…"), "end", confirmEnd, { danger: true }),
+    ];
+  }
+
+  // --- Dialogs --------------------------------------------------------------------------------
+
+  let dialogCount = 0;
+
+  // A modal dialog with a form; resolves with its FormData, or null when cancelled.
+  function ask({ title, text, confirm, danger = true, fields = [], peerId = null }) {
+    dialogCount += 1;
+    const titleId = `mod-dialog-title-${dialogCount}`;
+    const textId = `mod-dialog-text-${dialogCount}`;
+    const dialog = el("dialog", { className: "mod-dialog", "aria-labelledby": titleId, "aria-describedby": textId });
+    const form = el("form", { method: "dialog", className: "mod-dialog-form" });
+    const cancelButton = el("button", { type: "submit", value: "cancel", className: "button", text: gettext("Cancel") });
+    const confirmButton = el("button", {
+      type: "submit",
+      value: "confirm",
+      className: `button ${danger ? "danger" : "primary"}`,
+      text: confirm,
+    });
+    form.append(
+      el("h2", { id: titleId, text: title }),
+      el("p", { id: textId, className: "mod-dialog-text", text }),
+      ...fields.map((make) => make(dialogCount)),
+      el("div", { className: "mod-dialog-actions" }, cancelButton, confirmButton),
+    );
+    dialog.append(form);
+    root.append(dialog);
+    const opener = document.activeElement;
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        const data = dialog.returnValue === "confirm" ? new FormData(form) : null;
+        dialog.remove();
+        if (openDialog?.dialog === dialog) openDialog = null;
+        if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();
+        resolve(data);
+      });
+      openDialog = { dialog, peerId };
+      dialog.showModal();
+      (dialog.querySelector("textarea, input:checked, input") || confirmButton).focus();
+    });
+  }
+
+  function reasonField(label) {
+    return (n) =>
+      el(
+        "div",
+        { className: "field" },
+        el("label", { for: `mod-reason-${n}`, text: label }),
+        el("textarea", {
+          id: `mod-reason-${n}`,
+          name: "reason",
+          rows: "2",
+          maxlength: String(REASON_MAX),
+          placeholder: gettext("Optional"),
+        }),
+      );
+  }
+
+  function durationField() {
+    return (n) => {
+      const fieldset = el("fieldset", { className: "mod-choices" }, el("legend", { text: gettext("For how long") }));
+      BAN_CHOICES.forEach((choice, index) => {
+        const id = `mod-ban-${n}-${index}`;
+        fieldset.append(
+          el(
+            "label",
+            { className: "mod-choice", for: id },
+            el("input", {
+              type: "radio",
+              id,
+              name: "minutes",
+              value: choice.minutes === null ? "" : String(choice.minutes),
+              checked: index === 0,
+            }),
+            el("span", { text: choice.label() }),
+          ),
+        );
+      });
+      return fieldset;
+    };
+  }
+
+  const reasonOf = (data) => String(data.get("reason") || "").trim().slice(0, REASON_MAX);
+
+  async function confirmKick(id) {
+    const name = names.get(id) || gettext("this person");
+    const data = await ask({
+      title: fmt(gettext("Remove %(name)s from the call?"), { name }),
+      text: gettext("They leave the call now but may join again. To keep them out, ban them instead."),
+      confirm: gettext("Remove"),
+      fields: [reasonField(gettext("Reason (kept in the moderation log)"))],
+      peerId: id,
+    });
+    if (data) act({ type: "kick", peer_id: id, reason: reasonOf(data) });
+  }
+
+  async function confirmBan(id) {
+    const name = names.get(id) || gettext("this person");
+    const data = await ask({
+      title: fmt(gettext("Ban %(name)s from this room?"), { name }),
+      text: fmt(gettext("%(name)s leaves the call now and cannot join this room again while the ban lasts."), {
+        name,
+      }),
+      confirm: gettext("Ban"),
+      fields: [durationField(), reasonField(gettext("Reason (kept in the moderation log)"))],
+      peerId: id,
+    });
+    if (!data) return;
+    const minutes = String(data.get("minutes") || "");
+    act({ type: "ban", peer_id: id, reason: reasonOf(data), minutes: minutes ? Number(minutes) : null });
+  }
+
+  async function confirmPromote(id) {
+    const name = names.get(id) || gettext("this person");
+    const data = await ask({
+      title: fmt(gettext("Make %(name)s a moderator?"), { name }),
+      text: fmt(
+        gettext(
+          "%(name)s will be able to mute, remove and ban people, hide messages and end the meeting in this room, now and in later meetings.",
+        ),
+        { name },
+      ),
+      confirm: gettext("Make moderator"),
+      danger: false,
+      peerId: id,
+    });
+    if (data) act({ type: "promote", peer_id: id });
+  }
+
+  async function confirmEnd() {
+    const data = await ask({
+      title: gettext("End the meeting for everyone?"),
+      text: gettext("Everyone is disconnected and the room is closed. This cannot be undone."),
+      confirm: gettext("End meeting"),
+    });
+    if (data) act({ type: "end" });
+  }
+
+  function act(message) {
+    if (!signaling.send(message)) {
+      toast(gettext("You are not connected right now. Try again in a moment."), "error");
+      return false;
+    }
+    return true;
+  }
+
+  // --- Chat: a Hide button on each message --------------------------------------------------
+
+  function decorateMessage(item, message) {
+    if (typeof message.id !== "number") return;
+    const button = el(
+      "button",
+      {
+        type: "button",
+        className: "message-hide mod-only",
+        title: gettext("Hide this message from everyone"),
+        "aria-label": fmt(gettext("Hide the message from %(name)s"), { name: message.name }),
+      },
+      icon("hide"),
+      el("span", { text: gettext("Hide") }),
+    );
+    button.addEventListener("click", () => {
+      if (act({ type: "hide-chat", id: message.id })) {
+        button.disabled = true;
+        item.classList.add("hiding");
+      }
+    });
+    (item.querySelector(".message-meta") || item).append(button);
+  }
+
+  // --- What the server says -------------------------------------------------------------------
+
+  function setModerator(value) {
+    isModerator = Boolean(value);
+    root.classList.toggle("is-moderator", isModerator && !closed);
+    if (!isModerator) closeAll();
+  }
+
+  function setLocked(value) {
+    locked = Boolean(value);
+    roomButton.classList.toggle("locked", locked);
+  }
+
+  function closeAll() {
+    for (const menu of root.querySelectorAll(".mod-menu")) {
+      if (menu.matches(":popover-open")) menu.hidePopover();
+    }
+    openDialog?.dialog.close();
+  }
+
+  signaling.on("welcome", (welcome) => {
+    setModerator(welcome.self?.is_moderator);
+    if (welcome.room && typeof welcome.room.locked === "boolean") setLocked(welcome.room.locked);
+  });
+
+  signaling.on("role", ({ peer_id: id, is_moderator: value }) => {
+    if (id === signaling.peerId) {
+      const was = isModerator;
+      setModerator(value);
+      if (value && !was) toast(gettext("You are now a moderator of this room."));
+    } else if (value && isModerator && names.has(id)) {
+      toast(fmt(gettext("%(name)s is now a moderator."), { name: names.get(id) }));
+    }
+  });
+
+  signaling.on("room-updated", ({ locked: value }) => {
+    if (typeof value !== "boolean" || value === locked) return;
+    setLocked(value);
+    toast(value ? gettext("The room is locked: nobody new can join.") : gettext("The room is unlocked."));
+  });
+
+  signaling.on("peer-left", ({ peer_id: id, reason }) => {
+    const name = names.get(id);
+    if (openDialog && openDialog.peerId === id) openDialog.dialog.close();
+    if (name && reason === "kicked") toast(fmt(gettext("A moderator removed %(name)s from the call."), { name }));
+    if (name && reason === "banned") toast(fmt(gettext("A moderator banned %(name)s from this room."), { name }));
+    names.delete(id);
+  });
+
+  signaling.on("chat-hidden", ({ id }) => {
+    // If focus is on the message that goes away, give it to a neighbour first.
+    const item = messages?.querySelector(`[data-id="${CSS.escape(String(id))}"]`);
+    if (!item || !item.contains(document.activeElement)) return;
+    const neighbour = item.nextElementSibling || item.previousElementSibling;
+    const target = neighbour?.querySelector(".message-hide") || chatInput;
+    target?.focus();
+  });
+
+  signaling.on("error", (message) => {
+    if (!MODERATION_TYPES.has(message.ref)) return;
+    if (message.ref === "hide-chat") {
+      for (const item of messages?.querySelectorAll(".message.hiding") || []) {
+        item.classList.remove("hiding");
+        const button = item.querySelector(".message-hide");
+        if (button) button.disabled = false;
+      }
+    }
+    toast(errorWords(message), "error");
+  });
+
+  signaling.on("close", ({ final, superseded }) => {
+    if (!final || superseded) return;
+    closed = true;
+    closeAll();
+    root.classList.remove("is-moderator");
+  });
+
+  return { refreshTile, decorateMessage, toast };
+}
+
+function errorWords(message) {
+  const why = String(message.message || "").toLowerCase();
+  switch (message.code) {
+    case "forbidden":
+      if (message.ref === "promote") return gettext("Only the room's owner can make someone a moderator.");
+      if (why.includes("owner")) return gettext("The room's owner cannot be removed or banned.");
+      return gettext("Only moderators of this room can do that.");
+    case "not_found":
+      return message.ref === "hide-chat"
+        ? gettext("That message no longer exists.")
+        : gettext("That person is no longer in the call.");
+    case "rate_limited":
+      return gettext("Too many actions at once. Wait a moment, then try again.");
+    case "server_error":
+      return gettext("That did not work because of a problem on the server. Try again.");
+    default:
+      return gettext("That did not work. Try again.");
+  }
+}
