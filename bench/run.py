@@ -780,7 +780,9 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="a short run, to check the benchmark itself"
     )
-    parser.add_argument("--setups", default="memory,redis1,redis2")
+    parser.add_argument(
+        "--setups", default="memory,redis1,redis2", help="comma-separated: memory, redis1, redis2"
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # the load generator on CPU 1, the servers on CPU 0
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "setups": []}
@@ -789,9 +791,16 @@ def main() -> None:
         results["setups"].append(asyncio.run(measure(setup, args.quick)))
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / ("quick.json" if args.quick else "latest.json")).write_text(
-        json.dumps(results, indent=2)
-    )
+    path = out / ("quick.json" if args.quick else "latest.json")
+    if path.exists() and not args.quick:
+        # Setups measured in an earlier run and not in this one are kept, so that the setups
+        # can be measured one at a time (each holds the machine for several minutes).
+        earlier = json.loads(path.read_text())
+        measured = {s["setup"] for s in results["setups"]}
+        kept = [s for s in earlier.get("setups", []) if s["setup"] not in measured]
+        order = list(SETUPS)
+        results["setups"] = sorted(kept + results["setups"], key=lambda s: order.index(s["setup"]))
+    path.write_text(json.dumps(results, indent=2))
     if not args.quick:
         from bench.report import write_report
 
