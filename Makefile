@@ -54,5 +54,10 @@ test-postgres: $(VENV)/.dev-installed
 test-browser: $(VENV)/.dev-installed
 	unshare --net sh -c 'ip link set lo up && exec $(BIN)/pytest -m browser -p no:cacheprovider tests/browser'
 
+## bench: the signaling benchmark (about 20 minutes); writes docs/performance.md
+bench: $(VENV)/.dev-installed
+	tests/tools/ensure-system.sh
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) staticfiles test-output .mypy_cache .ruff_cache
