@@ -39,7 +39,7 @@ const TOAST_MS = 7000;
 const BAN_CHOICES = [
   { minutes: 60, label: () => gettext("1 hour") },
   { minutes: 60 * 24, label: () => gettext("1 day") },
-  { minutes: null, label: () => gettext("Until a moderator lifts it") },
+  { minutes: null, label: () => gettext("Until lifted") },
 ];
 
 // Icons: lists of [tag, attributes], drawn with the stroke style of call.css.
