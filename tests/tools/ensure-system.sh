@@ -3,12 +3,13 @@
 # nothing on a machine that already has it. Called by `make test`.
 #
 # - Debian packages: chromium (browser tests), coturn (TURN tests), nginx (cluster tests),
-#   redis-server and postgresql (channel layer and database tests), gettext (translations).
+#   redis-server and postgresql (channel layer and database tests), gettext (translations),
+#   fonts-noto-cjk (the zh-hans pages render in Chinese, not boxes).
 # - PostgreSQL answering on 127.0.0.1:5432 and Redis on 127.0.0.1:6379: the machine's own
 #   if they run, otherwise started here.
 set -euo pipefail
 
-packages=(chromium coturn nginx-light redis-server postgresql gettext iproute2 util-linux procps)
+packages=(chromium fonts-noto-cjk coturn nginx-light redis-server postgresql gettext iproute2 util-linux procps)
 need_install=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
