@@ -3,6 +3,7 @@
 // with the server is docs/protocol.md. All user text goes through textContent.
 import { CLOSE, Signaling } from "./signaling.js";
 import { setupModeration } from "./moderation.js";
+import { startDiagnostics } from "./diagnostics.js";
 
 const gettext = window.gettext || ((text) => text);
 const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
@@ -96,6 +97,9 @@ window.confab = {
     return state.selfId;
   },
 };
+
+// The "Connection details" panel (static/js/diagnostics.js): candidates, routes, TURN hints.
+const diagnostics = startDiagnostics({ signaling, peers });
 
 function wsUrl(path) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
@@ -281,6 +285,7 @@ function removeAllPeers() {
 function createConnection(peer) {
   const pc = new RTCPeerConnection(state.iceConfig);
   peer.pc = pc;
+  diagnostics.watch(peer, pc);
   pc.addEventListener("negotiationneeded", () => makeOffer(peer, pc));
   pc.addEventListener("icecandidate", ({ candidate }) => {
     // A null candidate (end of candidates) is not sent: Chrome and Firefox do not need it.

@@ -1,0 +1,488 @@
+// Connection details: which ICE candidates this browser gathered (host, srflx, relay),
+// which route each call took (the selected candidate pair), its round-trip time, and a hint
+// in plain words when the TURN relay is missing or failing. call.js starts it once and
+// hands it every RTCPeerConnection it makes (watch); the "Connection details" button in
+// the controls opens the panel. Tests read window.confab.diagnostics.snapshot().
+//
+// Where the facts come from:
+// - ICE servers and policy: `welcome.ice_servers` / `welcome.ice_transport_policy`, and each
+//   `ice-servers` message (fresh TURN credentials; call.js applies them with
+//   setConfiguration, so ICE restarts and new connections use them).
+// - Gathered candidates: `icecandidate` events and getStats `local-candidate` reports.
+// - TURN failures: `icecandidateerror` (401: credentials refused, 403: forbidden, 701: no
+//   answer) and, since an unreachable TURN server is reported only after ~40 s or never,
+//   no relay candidate within RELAY_EXPECTED_MS of the first connection.
+// - The route: getStats `transport.selectedCandidatePairId` (or the nominated, succeeded
+//   pair), its local and remote candidates and `currentRoundTripTime`.
+
+const gettext = window.gettext || ((text) => text);
+const interpolate =
+  window.interpolate ||
+  ((format, values) => format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
+const fmt = (format, values) => interpolate(format, values, true);
+
+export const RELAY_EXPECTED_MS = 8000;
+const POLL_MS = 1000;
+const MAX_ERRORS = 20;
+const TYPES = ["host", "srflx", "relay"];
+
+const isTurnUrl = (url) => /^turns?:/i.test(url);
+
+function urlsOf(servers) {
+  const urls = [];
+  for (const server of servers) {
+    for (const url of Array.isArray(server.urls) ? server.urls : [server.urls]) {
+      if (typeof url === "string") urls.push(url);
+    }
+  }
+  return urls;
+}
+
+// coturn's REST scheme: username "<unix expiry>:<id>". null when it is not one.
+function credentialExpiry(servers) {
+  for (const server of servers) {
+    const match = typeof server.username === "string" && server.username.match(/^(\d+):/);
+    if (match && urlsOf([server]).some(isTurnUrl)) return Number(match[1]);
+  }
+  return null;
+}
+
+function typeWords(type) {
+  return (
+    {
+      host: gettext("this device"),
+      srflx: gettext("public address (STUN)"),
+      prflx: gettext("address seen by the other side"),
+      relay: gettext("TURN relay"),
+    }[type] || type
+  );
+}
+
+function clock(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export class Diagnostics {
+  constructor({ signaling, peers }) {
+    this.signaling = signaling;
+    this.peers = peers;
+    this.iceServers = [];
+    this.policy = "all";
+    this.worker = "";
+    this.firstExpiry = null; // the credentials of the first welcome
+    this.expiry = null; // the newest credentials
+    this.updates = 0; // ice-servers messages received
+    this.updatedAt = null;
+    this.candidates = Object.fromEntries([...TYPES, "prflx"].map((type) => [type, new Set()]));
+    this.servers = new Map(); // ICE server URL -> {state, code, text, at}
+    this.errors = [];
+    this.firstWatchAt = null; // first connection under the current TURN configuration
+    this.routes = new Map(); // peer id -> what getStats said last
+    this.polling = false;
+    this.shownHints = "";
+    this.ui = this.findPanel();
+
+    signaling.on("welcome", (welcome) => {
+      this.worker = typeof welcome.worker === "string" ? welcome.worker : "";
+      this.setServers(Array.isArray(welcome.ice_servers) ? welcome.ice_servers : []);
+      this.policy = welcome.ice_transport_policy === "relay" ? "relay" : "all";
+      if (this.firstExpiry === null) this.firstExpiry = this.expiry;
+      this.render();
+    });
+    signaling.on("ice-servers", (message) => {
+      if (!Array.isArray(message.ice_servers)) return;
+      this.setServers(message.ice_servers);
+      this.updates += 1;
+      this.updatedAt = Date.now();
+      this.render();
+    });
+    setInterval(() => this.poll(), POLL_MS);
+  }
+
+  setServers(servers) {
+    const before = urlsOf(this.iceServers).join(" ");
+    this.iceServers = servers;
+    this.expiry = credentialExpiry(servers);
+    if (urlsOf(servers).join(" ") !== before) {
+      // Another set of servers: what we knew about the old ones says nothing now.
+      this.servers = new Map();
+      this.firstWatchAt = null;
+    }
+    for (const url of urlsOf(servers)) {
+      if (!this.servers.has(url)) this.servers.set(url, { state: "pending", code: null, text: "", at: null });
+    }
+  }
+
+  get turnUrls() {
+    return urlsOf(this.iceServers).filter(isTurnUrl);
+  }
+
+  // call.js calls this for every RTCPeerConnection, right after making it.
+  watch(peer, pc) {
+    if (this.firstWatchAt === null) this.firstWatchAt = Date.now();
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      if (!candidate) return;
+      this.noteCandidate(candidate.type, candidate.protocol, candidate.address, candidate.port, candidate.url);
+    });
+    pc.addEventListener("icecandidateerror", (event) => {
+      const error = {
+        url: event.url || "",
+        code: event.errorCode,
+        text: event.errorText || "",
+        at: Date.now(),
+        peer: peer.id,
+      };
+      this.errors.push(error);
+      if (this.errors.length > MAX_ERRORS) this.errors.shift();
+      if (error.url) {
+        const state = { 401: "refused", 403: "forbidden", 701: "unreachable" }[error.code] || "error";
+        this.servers.set(error.url, { state, code: error.code, text: error.text, at: error.at });
+      }
+      this.render();
+    });
+    pc.addEventListener("connectionstatechange", () => this.render());
+  }
+
+  noteCandidate(type, protocol, address, port, url) {
+    if (!type) return;
+    (this.candidates[type] ||= new Set()).add(`${protocol || ""} ${address || ""}:${port || ""}`);
+    if (type === "relay" && url) this.servers.set(url, { state: "ok", code: null, text: "", at: Date.now() });
+  }
+
+  // Restart ICE on one connection (or all): new candidates, gathered with the current ICE
+  // servers. negotiationneeded follows and call.js renegotiates.
+  restartIce(id = null) {
+    let count = 0;
+    for (const peer of this.peers.values()) {
+      if ((id === null || peer.id === id) && peer.pc && peer.pc.connectionState !== "closed") {
+        peer.pc.restartIce();
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  async poll() {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const routes = new Map();
+      for (const peer of [...this.peers.values()]) {
+        if (!peer.pc || peer.pc.connectionState === "closed") continue;
+        routes.set(peer.id, await this.route(peer));
+      }
+      this.routes = routes;
+    } catch (error) {
+      console.warn("diagnostics: getStats failed", error);
+    } finally {
+      this.polling = false;
+    }
+    this.render();
+  }
+
+  async route(peer) {
+    const pc = peer.pc;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((report) => {
+      if (report.type === "local-candidate") {
+        this.noteCandidate(report.candidateType, report.protocol, report.address || report.ip, report.port, report.url);
+      }
+      if (report.type === "transport" && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
+    });
+    if (!pair) {
+      stats.forEach((report) => {
+        if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") pair = pair || report;
+      });
+    }
+    const candidate = (id) => {
+      const report = id && stats.get(id);
+      if (!report) return null;
+      return {
+        id: report.id,
+        type: report.candidateType,
+        protocol: report.protocol,
+        relayProtocol: report.relayProtocol || null,
+        address: report.address || report.ip || "",
+        port: report.port,
+        url: report.url || null,
+      };
+    };
+    const rtt = pair && typeof pair.currentRoundTripTime === "number" ? Math.round(pair.currentRoundTripTime * 1000) : null;
+    return {
+      id: peer.id,
+      name: peer.name,
+      state: pc.connectionState,
+      iceState: pc.iceConnectionState,
+      pairId: pair ? pair.id : null,
+      local: pair ? candidate(pair.localCandidateId) : null,
+      remote: pair ? candidate(pair.remoteCandidateId) : null,
+      rtt,
+    };
+  }
+
+  hints() {
+    const hints = [];
+    const turn = this.turnUrls;
+    const relayOnly = this.policy === "relay";
+    if (turn.length === 0) {
+      hints.push({
+        code: "no-turn",
+        level: relayOnly ? "error" : "warn",
+        text: gettext("Calls across different networks may fail: this server has no TURN relay configured."),
+      });
+    } else {
+      const states = turn.map((url) => this.servers.get(url) || { state: "pending" });
+      const ok = states.some((s) => s.state === "ok");
+      const waited = this.firstWatchAt !== null && Date.now() - this.firstWatchAt >= RELAY_EXPECTED_MS;
+      if (states.some((s) => s.state === "refused")) {
+        hints.push({
+          code: "turn-refused",
+          level: "error",
+          text: gettext("The TURN server refused our credentials."),
+          detail: gettext(
+            "Calls that need the relay cannot connect. The server's TURN secret may differ from the TURN server's, or a clock may be wrong.",
+          ),
+        });
+      } else if (states.some((s) => s.state === "forbidden")) {
+        hints.push({
+          code: "turn-forbidden",
+          level: "error",
+          text: gettext("The TURN server refused to relay this call (403 Forbidden)."),
+        });
+      } else if (!ok && (states.some((s) => s.state === "unreachable") || waited)) {
+        hints.push({
+          code: "turn-unreachable",
+          level: "error",
+          text: gettext("TURN server unreachable: it gave us no relay address."),
+          detail: gettext("A firewall may block it, or it is not running. Calls across networks may fail."),
+        });
+      }
+      if (relayOnly) {
+        hints.push({
+          code: "relay-only",
+          level: "info",
+          text: gettext("Relay-only policy in use: all audio and video go through the TURN relay."),
+        });
+      } else if (ok) {
+        hints.push({
+          code: "relay-ok",
+          level: "ok",
+          text: gettext("A TURN relay is available for calls across networks."),
+        });
+      }
+    }
+    return hints;
+  }
+
+  snapshot() {
+    return {
+      worker: this.worker,
+      policy: this.policy,
+      turnConfigured: this.turnUrls.length > 0,
+      iceUrls: urlsOf(this.iceServers),
+      credentialExpiry: this.expiry,
+      firstCredentialExpiry: this.firstExpiry,
+      iceServersUpdates: this.updates,
+      iceServersUpdatedAt: this.updatedAt,
+      candidates: Object.fromEntries(Object.entries(this.candidates).map(([type, set]) => [type, set.size])),
+      servers: Object.fromEntries(this.servers),
+      errors: this.errors.map((error) => ({ ...error })),
+      peers: [...this.routes.values()],
+      hints: this.hints(),
+    };
+  }
+
+  // --- The panel -----------------------------------------------------------------------------
+
+  findPanel() {
+    const $ = (id) => document.getElementById(id);
+    const panel = $("diagnostics");
+    const button = $("toggle-diagnostics");
+    if (!panel || !button) return null;
+    const ui = {
+      panel,
+      button,
+      close: $("diagnostics-close"),
+      heading: $("diagnostics-heading"),
+      hints: $("diagnostics-hints"),
+      turn: $("diag-turn"),
+      policy: $("diag-policy"),
+      credentials: $("diag-credentials"),
+      worker: $("diag-worker"),
+      workerRow: $("diag-worker-row"),
+      candidates: $("diag-candidates"),
+      peers: $("diag-peers"),
+      noPeers: $("diag-no-peers"),
+      peerTemplate: $("diag-peer-template"),
+    };
+    button.addEventListener("click", () => this.setOpen(panel.hidden));
+    ui.close.addEventListener("click", () => {
+      this.setOpen(false);
+      button.focus();
+    });
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        this.setOpen(false);
+        button.focus();
+      }
+    });
+    return ui;
+  }
+
+  get open() {
+    return Boolean(this.ui && !this.ui.panel.hidden);
+  }
+
+  setOpen(open) {
+    if (!this.ui) return;
+    this.ui.panel.hidden = !open;
+    this.ui.button.setAttribute("aria-expanded", String(open));
+    this.ui.button.classList.toggle("active", open);
+    if (open) {
+      this.shownHints = ""; // say the hints again
+      this.render();
+      this.ui.heading.focus();
+      this.poll();
+    }
+  }
+
+  render() {
+    const ui = this.ui;
+    if (!ui) return;
+    // The button warns even while the panel is closed.
+    const hints = this.hints();
+    const worst = hints.some((h) => h.level === "error") ? "error" : hints.some((h) => h.level === "warn") ? "warn" : "";
+    ui.button.dataset.alert = worst;
+    if (!this.open) return;
+
+    const key = JSON.stringify(hints.map((h) => [h.code, h.text]));
+    if (key !== this.shownHints) {
+      // A live region: only touched when the words change.
+      this.shownHints = key;
+      ui.hints.replaceChildren(
+        ...hints.map((hint) => {
+          const item = document.createElement("li");
+          item.className = `diag-hint ${hint.level}`;
+          item.dataset.code = hint.code;
+          const strong = document.createElement("strong");
+          strong.textContent = hint.text;
+          item.append(strong);
+          if (hint.detail) {
+            const detail = document.createElement("span");
+            detail.textContent = hint.detail;
+            item.append(" ", detail);
+          }
+          return item;
+        }),
+      );
+      ui.hints.hidden = hints.length === 0;
+    }
+
+    this.renderServers(ui.turn);
+    ui.policy.textContent =
+      this.policy === "relay"
+        ? gettext("Relay only: every call goes through the TURN relay")
+        : gettext("Direct when possible, relayed when needed");
+    if (this.expiry) {
+      ui.credentials.textContent =
+        this.updates > 0
+          ? fmt(gettext("valid until %(time)s · renewed %(count)s×"), { time: clock(this.expiry), count: this.updates })
+          : fmt(gettext("valid until %(time)s"), { time: clock(this.expiry) });
+    } else {
+      ui.credentials.textContent = "—";
+    }
+    ui.workerRow.hidden = !this.worker;
+    ui.worker.textContent = this.worker;
+
+    for (const item of ui.candidates.querySelectorAll("[data-type]")) {
+      const count = (this.candidates[item.dataset.type] || new Set()).size;
+      item.classList.toggle("found", count > 0);
+      item.querySelector(".diag-count").textContent = count > 0 ? String(count) : gettext("none");
+    }
+
+    this.renderPeers();
+  }
+
+  renderServers(target) {
+    const turn = this.turnUrls;
+    if (turn.length === 0) {
+      target.textContent = gettext("Not configured");
+      return;
+    }
+    const words = {
+      ok: gettext("relay address obtained"),
+      refused: gettext("refused our credentials"),
+      forbidden: gettext("forbidden"),
+      unreachable: gettext("no answer"),
+      error: gettext("error"),
+      pending: gettext("waiting…"),
+    };
+    const list = document.createElement("ul");
+    list.className = "diag-servers";
+    for (const url of turn) {
+      const status = this.servers.get(url) || { state: "pending" };
+      const item = document.createElement("li");
+      item.className = `diag-server ${status.state}`;
+      const code = document.createElement("code");
+      code.textContent = url;
+      const state = document.createElement("span");
+      state.className = "diag-server-state";
+      state.textContent = status.code ? `${words[status.state]} (${status.code})` : words[status.state];
+      item.append(code, state);
+      list.append(item);
+    }
+    target.replaceChildren(list);
+  }
+
+  renderPeers() {
+    const ui = this.ui;
+    const routes = [...this.peers.values()].map((peer) => this.routes.get(peer.id) || { id: peer.id, name: peer.name });
+    ui.noPeers.hidden = routes.length > 0;
+    const rows = new Map([...ui.peers.children].map((row) => [row.dataset.peer, row]));
+    for (const [id, row] of rows) if (!this.peers.has(id)) row.remove();
+    for (const route of routes) {
+      let row = rows.get(route.id);
+      if (!row) {
+        row = ui.peerTemplate.content.firstElementChild.cloneNode(true);
+        row.dataset.peer = route.id;
+        ui.peers.append(row);
+      }
+      const peer = this.peers.get(route.id);
+      row.querySelector(".diag-peer-name").textContent = peer ? peer.name : route.name;
+      const badge = row.querySelector(".diag-route");
+      const relayed = route.local?.type === "relay" || route.remote?.type === "relay";
+      let kind;
+      if (route.state === "connected" && route.local) kind = relayed ? "relayed" : "direct";
+      else kind = route.state === "failed" ? "failed" : "connecting";
+      badge.dataset.kind = kind;
+      badge.textContent = {
+        relayed: gettext("Relayed"),
+        direct: gettext("Direct"),
+        failed: gettext("Not connected"),
+        connecting: gettext("Connecting…"),
+      }[kind];
+      row.querySelector(".diag-local").textContent = this.describe(route.local, true);
+      row.querySelector(".diag-remote").textContent = this.describe(route.remote, false);
+      row.querySelector(".diag-rtt").textContent = route.rtt === null || route.rtt === undefined ? "—" : `${route.rtt} ms`;
+    }
+  }
+
+  describe(candidate, local) {
+    if (!candidate) return "—";
+    const protocol = (candidate.type === "relay" && local && candidate.relayProtocol) || candidate.protocol || "";
+    const where = candidate.address ? ` · ${candidate.address}${candidate.port ? `:${candidate.port}` : ""}` : "";
+    return `${typeWords(candidate.type)} (${candidate.type}) · ${protocol.toUpperCase()}${where}`;
+  }
+}
+
+// Start once, and expose it for tests and the curious: window.confab.diagnostics.
+export function startDiagnostics({ signaling, peers }) {
+  const diagnostics = new Diagnostics({ signaling, peers });
+  if (window.confab) {
+    window.confab.diagnostics = diagnostics;
+    window.confab.restartIce = (id) => diagnostics.restartIce(id ?? null);
+  }
+  return diagnostics;
+}
