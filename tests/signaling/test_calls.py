@@ -449,3 +449,12 @@ async def test_twenty_bad_messages_in_a_minute_close_the_socket_with_4400(alice,
     closed = await b.receive()
     assert (closed["type"], closed["code"]) == ("__closed__", 4400)
     assert (await a.receive_type("peer-left"))["peer_id"] == b.peer_id
+
+
+async def test_a_flood_of_bare_pings_falls_through_to_the_rate_limit(alice, room, join):
+    a = await join(alice, room)
+    for _ in range(60):
+        await a.ws.send_to(text_data='{"type":"ping"}')
+    replies = [await a.receive() for _ in range(60)]
+    assert {r["type"] for r in replies} <= {"pong", "error"}
+    assert any(r["type"] == "error" and r["code"] == "rate_limited" for r in replies)
