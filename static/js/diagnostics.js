@@ -241,7 +241,7 @@ export class Diagnostics {
           level: "error",
           text: gettext("The TURN server refused our credentials."),
           detail: gettext(
-            "Calls that need the relay cannot connect. The server's TURN secret may differ from the TURN server's, or a clock may be wrong.",
+            "Calls that need the relay cannot connect. For the administrator: this site's TURN secret and the TURN server's may differ, or a clock may be wrong.",
           ),
         });
       } else if (states.some((s) => s.state === "forbidden")) {
@@ -463,8 +463,14 @@ export class Diagnostics {
         failed: gettext("Not connected"),
         connecting: gettext("Connecting…"),
       }[kind];
-      row.querySelector(".diag-local").textContent = this.describe(route.local, true);
-      row.querySelector(".diag-remote").textContent = this.describe(route.remote, false);
+      for (const [selector, candidate, local] of [
+        [".diag-local", route.local, true],
+        [".diag-remote", route.remote, false],
+      ]) {
+        const cell = row.querySelector(selector);
+        cell.textContent = this.describe(candidate, local);
+        cell.title = candidate ? typeWords(candidate.type) : "";
+      }
       row.querySelector(".diag-rtt").textContent = route.rtt === null || route.rtt === undefined ? "—" : `${route.rtt} ms`;
     }
   }
@@ -473,7 +479,7 @@ export class Diagnostics {
     if (!candidate) return "—";
     const protocol = (candidate.type === "relay" && local && candidate.relayProtocol) || candidate.protocol || "";
     const where = candidate.address ? ` · ${candidate.address}${candidate.port ? `:${candidate.port}` : ""}` : "";
-    return `${typeWords(candidate.type)} (${candidate.type}) · ${protocol.toUpperCase()}${where}`;
+    return `${candidate.type} · ${protocol.toUpperCase()}${where}`;
   }
 }
 

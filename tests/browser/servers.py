@@ -1,0 +1,378 @@
+"""Servers that browser tests start for themselves, inside the test's network namespace:
+coturn, a daphne configured for TURN, and the whole nginx + Redis + workers cluster of
+deploy/run-cluster.sh. Also `Crowd`: people on a server other than the session's one.
+
+Every process is started here and stopped by its PID; everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.client import HTTPConnection
+from pathlib import Path
+
+from playwright.sync_api import Browser, ConsoleMessage
+
+from tests.browser.conftest import REPO, Person, Server, free_port
+
+START_TIMEOUT = 30.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until it holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)  # polling a condition, not waiting for a result
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+    """Stop one process we started, by its PID: `sig`, then SIGKILL if it lingers."""
+    if process.poll() is None:
+        os.kill(process.pid, sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return f"({path} unreadable)"
+
+
+def http_status(url_host: str, port: int, path: str) -> int | None:
+    connection = HTTPConnection(url_host, port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except OSError:
+        return None
+    finally:
+        connection.close()
+
+
+# --- coturn ---------------------------------------------------------------------------------
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stun_binding_answers(port: int) -> bool:
+    """Send a STUN Binding request (RFC 5389) over UDP; True if a success response comes."""
+    transaction = secrets.token_bytes(12)
+    request = b"\x00\x01\x00\x00\x21\x12\xa4\x42" + transaction
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.3)
+        try:
+            sock.sendto(request, ("127.0.0.1", port))
+            answer, _ = sock.recvfrom(2048)
+        except OSError:
+            return False
+    return answer[:2] == b"\x01\x01" and answer[8:20] == transaction
+
+
+@dataclass
+class Coturn:
+    """coturn on loopback with the TURN REST scheme (`use-auth-secret`), as in
+    /work/shared/notes/browser-testing.md. `--allow-loopback-peers` only because the
+    whole test lives on loopback; never in production."""
+
+    secret: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"turn:127.0.0.1:{self.port}?transport=udp"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "turn.log"
+
+
+@contextmanager
+def coturn(
+    workdir: Path, secret: str, relay_ports: tuple[int, int] = (49160, 49260)
+) -> Iterator[Coturn]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_udp_port()
+    log = workdir / "turn.log"
+    with (workdir / "stdout.log").open("wb") as out:
+        process = subprocess.Popen(
+            [
+                "turnserver",
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                f"--listening-port={port}",
+                f"--min-port={relay_ports[0]}",
+                f"--max-port={relay_ports[1]}",
+                "--use-auth-secret",
+                f"--static-auth-secret={secret}",
+                "--realm=example.test",
+                "--fingerprint",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--no-multicast-peers",
+                "--allow-loopback-peers",
+                f"--userdb={workdir / 'turndb'}",
+                f"--pidfile={workdir / 'turn.pid'}",
+                f"--log-file={log}",
+                "--simple-log",
+                "--verbose",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    turn = Coturn(secret=secret, port=port, workdir=workdir, process=process)
+    try:
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"turnserver exited with {process.returncode}:\n{tail(log)}")
+            return stun_binding_answers(port)
+
+        wait_until(up, START_TIMEOUT, "turnserver to answer STUN")
+        yield turn
+    finally:
+        stop(process)
+
+
+# --- one daphne with its own settings --------------------------------------------------------
+
+
+def base_env(database: Path) -> dict[str, str]:
+    """The environment of the session's server (tests/browser/conftest.py), for another
+    database; callers add or override settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL"}
+        and not key.startswith(("TURN_", "STUN_", "ICE_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DEBUG="0",
+        HTTPS="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        DATABASE_URL=f"sqlite:///{database}",
+        REDIS_URL="",
+        STUN_URLS="",
+        TURN_URLS="",
+        ICE_TRANSPORT_POLICY="all",
+        JOINS_PER_MINUTE="600",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@contextmanager
+def daphne(workdir: Path, **settings: str) -> Iterator[Server]:
+    """A daphne of its own (own SQLite database, in-memory channel layer) with `settings`
+    added to the environment, e.g. TURN_URLS=..., TURN_SECRET=..."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = base_env(workdir / "db.sqlite3")
+    env.update(settings)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    port = free_port()
+    log = workdir / "daphne.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"daphne exited with {process.returncode}:\n{tail(log)}")
+            return http_status("127.0.0.1", port, "/accounts/login/") == 200
+
+        wait_until(up, START_TIMEOUT, "daphne to answer")
+        yield Server(url=f"http://127.0.0.1:{port}", env=env, log=log)
+    finally:
+        stop(process)
+
+
+# --- the cluster of deploy/run-cluster.sh ------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    url: str
+    dir: Path
+    process: subprocess.Popen[bytes]
+    output: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.dir / "logs"
+
+    def describe(self) -> str:
+        parts = [f"run-cluster.sh output:\n{tail(self.output)}"]
+        for log in sorted(self.logs.glob("*.log")):
+            parts.append(f"{log.name}:\n{tail(log, 1500)}")
+        return "\n\n".join(parts)
+
+
+def consecutive_free_ports(count: int) -> int:
+    """A first port such that `count` ports from it are free on 127.0.0.1."""
+    for _ in range(200):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        socks = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+@contextmanager
+def cluster(workdir: Path, workers: int = 2, **settings: str) -> Iterator[Cluster]:
+    """deploy/run-cluster.sh itself: a private redis-server, `workers` daphne workers on a
+    shared SQLite file, nginx in front (deploy/nginx.conf, least_conn). Stopped with SIGTERM
+    to the script's PID, whose trap stops every process it started, by PID."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    base = consecutive_free_ports(workers)
+    while base <= port < base + workers:
+        base = consecutive_free_ports(workers)
+    env = base_env(workdir / "db.sqlite3")
+    env.update(settings)
+    env.update(
+        WORKERS=str(workers),
+        PORT=str(port),
+        WORKER_PORT_BASE=str(base),
+        CLUSTER_DIR=str(workdir),
+    )
+    env.pop("REDIS_URL")  # the script starts its own redis-server
+    del env["SECRET_KEY"]  # ... and makes its own key, as it does for people trying it
+    output = workdir / "run-cluster.out"
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [str(REPO / "deploy" / "run-cluster.sh")],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    running = Cluster(url=f"http://127.0.0.1:{port}", dir=workdir, process=process, output=output)
+    try:
+
+        def up() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"run-cluster.sh exited with {process.returncode}:\n{running.describe()}"
+                )
+            return "Confab is at" in output.read_text(errors="replace")
+
+        wait_until(up, 120, "run-cluster.sh to report the cluster up")
+        yield running
+    finally:
+        stop(process, timeout=30)
+
+
+# --- people on a server of the test's own ----------------------------------------------------
+
+
+class Crowd:
+    """Like the `person` fixture, for a server this test started: each person signs up on it
+    in a browser context of their own. Content Security Policy reports and page errors are
+    collected; close() fails the test if there were any."""
+
+    def __init__(self, browser: Browser, base_url: str) -> None:
+        self.browser = browser
+        self.base_url = base_url
+        self.people: list[Person] = []
+
+    def person(self, name: str) -> Person:
+        context = self.browser.new_context(
+            viewport={"width": 1280, "height": 720}, base_url=self.base_url
+        )
+        page = context.new_page()
+        username = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
+        who = Person(
+            name=name, username=username, context=context, page=page, base_url=self.base_url
+        )
+
+        def on_console(message: ConsoleMessage) -> None:
+            if "Content Security Policy" in message.text or "Content-Security-Policy" in (
+                message.text
+            ):
+                who.problems.append(f"CSP: {message.text}")
+
+        page.on("console", on_console)
+        page.on("pageerror", lambda error: who.problems.append(f"page error: {error}"))
+        self.people.append(who)
+        who.sign_up()
+        return who
+
+    def close(self) -> None:
+        problems = [f"{who.name}: {problem}" for who in self.people for problem in who.problems]
+        for who in self.people:
+            who.context.close()
+        self.people.clear()
+        assert not problems, "\n".join(problems)
+
+
+@contextmanager
+def crowd(browser: Browser, base_url: str) -> Iterator[Crowd]:
+    people = Crowd(browser, base_url)
+    try:
+        yield people
+    except BaseException:
+        for who in people.people:
+            who.context.close()
+        raise
+    people.close()
