@@ -460,6 +460,29 @@ def test_a_dropped_connection_resumes_its_seat_and_the_call_carries_on(person: P
     expect(bob.page.locator("#closed")).to_be_hidden()
 
 
+def test_someone_who_joined_while_the_socket_was_down_is_met_after_the_resume(
+    person: People,
+) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    links = proxy_sockets(bob)
+    room_url = alice.create_room("Late arrival")
+    bob.join(room_url)
+    bob.wait_for_media(1)
+    bob_id, alice_id = bob.peer_id(), alice.peer_id()
+
+    # Bob's socket goes half-open: Charlie's arrival and his offer to Bob are lost on it.
+    links[-1].frozen = True
+    charlie.join(room_url)
+    charlie.wait_for_media(1, only=[alice_id])
+    bob.page.evaluate("window.confab.signaling.drop('no answer from the server')")
+
+    # Resumed, Bob meets Charlie: whichever offer wins, all three are connected.
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2)
+    assert bob.peer_id() == bob_id
+    expect(bob.page.locator(".tile:not(.local)")).to_have_count(2)
+
+
 def test_a_reconnect_that_cannot_resume_its_seat_joins_afresh(person: People) -> None:
     alice, bob = person("Alice"), person("Bob")
     links = proxy_sockets(bob)
