@@ -295,8 +295,10 @@ def cluster(workdir: Path, workers: int = 2, **settings: str) -> Iterator[Cluste
         WORKER_PORT_BASE=str(base),
         CLUSTER_DIR=str(workdir),
     )
-    env.pop("REDIS_URL")  # the script starts its own redis-server
-    del env["SECRET_KEY"]  # ... and makes its own key, as it does for people trying it
+    # The script's own choices, as for someone trying it: a private redis-server, a key it
+    # generates, a SQLite file in its state dir.
+    for name in ("REDIS_URL", "SECRET_KEY", "DATABASE_URL"):
+        del env[name]
     output = workdir / "run-cluster.out"
     with output.open("wb") as out:
         process = subprocess.Popen(
@@ -329,12 +331,14 @@ def cluster(workdir: Path, workers: int = 2, **settings: str) -> Iterator[Cluste
 class Crowd:
     """Like the `person` fixture, for a server this test started: each person signs up on it
     in a browser context of their own. Content Security Policy reports and page errors are
-    collected; close() fails the test if there were any."""
+    collected; close() fails the test if there were any. `websockets` lists the URL of every
+    websocket any of their pages opened, in order."""
 
     def __init__(self, browser: Browser, base_url: str) -> None:
         self.browser = browser
         self.base_url = base_url
         self.people: list[Person] = []
+        self.websockets: list[str] = []
 
     def person(self, name: str) -> Person:
         context = self.browser.new_context(
@@ -354,6 +358,7 @@ class Crowd:
 
         page.on("console", on_console)
         page.on("pageerror", lambda error: who.problems.append(f"page error: {error}"))
+        page.on("websocket", lambda socket: self.websockets.append(socket.url))
         self.people.append(who)
         who.sign_up()
         return who
