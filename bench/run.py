@@ -706,10 +706,10 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
             (chat_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
             out["chat"].append(await chat_phase(c, cookies, chat_room, size, 20 if quick else 60))
         out["idle"] = []
-        idle_rooms = await asyncio.to_thread(
-            make_rooms, base, cookies[0], max(idle_counts) // 12 + 1, 12
-        )
         for count in idle_counts:
+            # Fresh rooms for each size: the seats of the previous phase may still be
+            # being given back when it starts.
+            idle_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], count // 12 + 1, 12)
             out["idle"].append(
                 await idle_phase(c, cookies, idle_rooms, count, 10 if quick else 40, 20)
             )
