@@ -243,6 +243,7 @@ class Cluster:
     dir: Path
     process: subprocess.Popen[bytes]
     output: Path
+    worker_ports: list[int]  # WORKER_ID n listens on worker_ports[n - 1]
 
     @property
     def logs(self) -> Path:
@@ -309,7 +310,13 @@ def cluster(workdir: Path, workers: int = 2, **settings: str) -> Iterator[Cluste
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-    running = Cluster(url=f"http://127.0.0.1:{port}", dir=workdir, process=process, output=output)
+    running = Cluster(
+        url=f"http://127.0.0.1:{port}",
+        dir=workdir,
+        process=process,
+        output=output,
+        worker_ports=list(range(base, base + workers)),
+    )
     try:
 
         def up() -> bool:

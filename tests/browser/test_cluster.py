@@ -26,64 +26,81 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.servers import cluster, crowd, wait_until
+from tests.browser.servers import Cluster, Crowd, cluster, crowd, wait_until
 
 pytestmark = pytest.mark.browser
 
 
-def finished_websockets(access_log: Path) -> list[str]:
-    """Websocket requests nginx has logged: it logs one when the connection ends (101 once
-    upgraded, 499 when the page went away before the upgrade)."""
+def finished_websockets(access_log: Path) -> list[tuple[str, str]]:
+    """(path, upstream port) of the websocket requests nginx has logged: it logs one when
+    the connection ends (101 once upgraded, 499 when the page left before the upgrade)."""
     if not access_log.exists():
         return []
-    return re.findall(r'"GET (/ws/\S*) HTTP/1\.1" \d{3} ', access_log.read_text())
+    line = r'"GET (/ws/\S*) HTTP/1\.1" \d{3} \d+ upstream=127\.0\.0\.1:(\d+) '
+    return re.findall(line, access_log.read_text())
 
 
 def test_two_browsers_through_nginx_land_on_different_workers_and_see_each_other(
     browser: Browser, tmp_path: Path
 ) -> None:
-    with cluster(tmp_path / "cluster", workers=2) as running, crowd(browser, running.url) as people:
-        opened = people.websockets
-        alice, bob = people.person("Alice"), people.person("Bob")
-        # Bob leaves the lobby (its live socket) before anyone joins.
-        bob.page.goto("about:blank")
-
-        room_url = alice.create_room("Across workers")
-        assert room_url.startswith(running.url + "/rooms/"), room_url
-        alice_worker = alice.page.evaluate("window.confab.diagnostics.worker")
-
-        # least_conn sends a new connection to the worker holding the fewest. Once nginx has
-        # let go of every lobby socket, Alice's call socket is the only one open, so Bob's
-        # must go to the other worker.
+    with cluster(tmp_path / "cluster", workers=2) as running:
         access_log = running.logs / "nginx-access.log"
-        wait_until(
-            lambda: len(finished_websockets(access_log)) == len(opened) - 1,
-            15,
-            f"nginx to close the lobby sockets ({opened})",
-        )
-        response = bob.page.goto(room_url)
-        assert response is not None
-        bob.wait_joined()
-        bob_worker = bob.page.evaluate("window.confab.diagnostics.worker")
+        with crowd(browser, running.url) as people:
+            workers = call_across_workers(people, running, access_log)
 
-        assert {alice_worker, bob_worker} == {"1", "2"}, (alice_worker, bob_worker)
-        # The page itself came through nginx from a worker (middleware and nginx headers).
-        assert response.headers["x-confab-worker"] in {"1", "2"}, response.headers
-        assert re.fullmatch(r"127\.0\.0\.1:\d+", response.headers["x-confab-upstream"])
-        calls = [url for url in opened if "/ws/rooms/" in url]
-        assert len(calls) == 2, opened
-        assert all(url.startswith(running.url.replace("http", "ws", 1)) for url in calls), calls
+        # Once the pages are closed nginx logs their call sockets: one to each worker's port.
+        def calls_logged() -> list[tuple[str, str]]:
+            return [entry for entry in finished_websockets(access_log) if "/rooms/" in entry[0]]
 
-        # Signaling crosses Redis between the workers; media flows both ways.
-        alice.wait_for_media(1)
-        bob.wait_for_media(1)
-        for me, other in ((alice, bob), (bob, alice)):
-            [stats] = me.stats()
-            assert stats["state"] == "connected", stats
-            assert stats["framesDecoded"] > 0, stats
-            assert stats["audioPackets"] > 0, stats
-            expect(me.tile(other)).to_be_visible()
+        wait_until(lambda: len(calls_logged()) == 2, 15, "nginx to log both call sockets")
+        ports = {int(port) for _, port in calls_logged()}
+        assert ports == set(running.worker_ports), (calls_logged(), running.worker_ports)
+        assert workers == {"1", "2"}
 
-        # The connection details name the worker that holds this page's socket.
-        bob.page.get_by_role("button", name="Connection details").click()
-        expect(bob.page.locator("#diag-worker")).to_have_text(bob_worker)
+
+def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> set[str]:
+    """Alice and Bob in one call through nginx; returns the workers holding their sockets."""
+    opened = people.websockets
+    alice, bob = people.person("Alice"), people.person("Bob")
+    # Bob leaves the lobby (its live socket) before anyone joins.
+    bob.page.goto("about:blank")
+
+    room_url = alice.create_room("Across workers")
+    assert room_url.startswith(running.url + "/rooms/"), room_url
+    alice_worker = alice.page.evaluate("window.confab.diagnostics.worker")
+
+    # least_conn sends a new connection to the worker holding the fewest. Once nginx has
+    # let go of every lobby socket, Alice's call socket is the only one open, so Bob's
+    # must go to the other worker.
+    wait_until(
+        lambda: len(finished_websockets(access_log)) == len(opened) - 1,
+        15,
+        f"nginx to close the lobby sockets ({opened})",
+    )
+    response = bob.page.goto(room_url)
+    assert response is not None
+    bob.wait_joined()
+    bob_worker = bob.page.evaluate("window.confab.diagnostics.worker")
+
+    assert {alice_worker, bob_worker} == {"1", "2"}, (alice_worker, bob_worker)
+    # The page itself came through nginx from a worker (middleware and nginx headers).
+    assert response.headers["x-confab-worker"] in {"1", "2"}, response.headers
+    assert re.fullmatch(r"127\.0\.0\.1:\d+", response.headers["x-confab-upstream"])
+    calls = [url for url in opened if "/ws/rooms/" in url]
+    assert len(calls) == 2, opened
+    assert all(url.startswith(running.url.replace("http", "ws", 1)) for url in calls), calls
+
+    # Signaling crosses Redis between the workers; media flows both ways.
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+    for me, other in ((alice, bob), (bob, alice)):
+        [stats] = me.stats()
+        assert stats["state"] == "connected", stats
+        assert stats["framesDecoded"] > 0, stats
+        assert stats["audioPackets"] > 0, stats
+        expect(me.tile(other)).to_be_visible()
+
+    # The connection details name the worker that holds this page's socket.
+    bob.page.get_by_role("button", name="Connection details").click()
+    expect(bob.page.locator("#diag-worker")).to_have_text(bob_worker)
+    return {alice_worker, bob_worker}
