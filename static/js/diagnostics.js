@@ -22,7 +22,8 @@ const interpolate =
 const fmt = (format, values) => interpolate(format, values, true);
 
 export const RELAY_EXPECTED_MS = 8000;
-const POLL_MS = 1000;
+const POLL_MS = 1000; // while the panel is open
+const POLL_CLOSED_MS = 3000; // otherwise: the button's warning dot and tests
 const MAX_ERRORS = 20;
 const TYPES = ["host", "srflx", "relay"];
 
@@ -79,6 +80,7 @@ export class Diagnostics {
     this.firstWatchAt = null; // first connection under the current TURN configuration
     this.routes = new Map(); // peer id -> what getStats said last
     this.polling = false;
+    this.polledAt = 0;
     this.shownHints = "";
     this.ui = this.findPanel();
 
@@ -163,8 +165,9 @@ export class Diagnostics {
   }
 
   async poll() {
-    if (this.polling) return;
+    if (this.polling || (!this.open && Date.now() - this.polledAt < POLL_CLOSED_MS - 100)) return;
     this.polling = true;
+    this.polledAt = Date.now();
     try {
       const routes = new Map();
       for (const peer of [...this.peers.values()]) {
