@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -131,26 +134,35 @@ def _room_password(request: HttpRequest, room: Room) -> HttpResponse:
     return render(request, "rooms/room_password.html", {"room": room, "form": form})
 
 
-@login_required
-@require_GET
-def room_people(request: HttpRequest, slug: str) -> JsonResponse:
-    """Who is in the call now, for the pre-join screen; members of the room only."""
-    room = _open_room(slug)
-    if not access.has_access(request.session, room, request.user):
-        return JsonResponse({"error": "forbidden"}, status=403)
+def members_only(
+    view: Callable[[HttpRequest, Room], JsonResponse],
+) -> Callable[[HttpRequest, str], JsonResponse]:
+    """A JSON view of an open room for people who may enter it (403 for others)."""
+
+    @login_required
+    @require_GET
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, slug: str) -> JsonResponse:
+        room = _open_room(slug)
+        if not access.has_access(request.session, room, request.user):
+            return JsonResponse({"error": "forbidden"}, status=403)
+        return view(request, room)
+
+    return wrapped
+
+
+@members_only
+def room_people(request: HttpRequest, room: Room) -> JsonResponse:
+    """Who is in the call now, for the pre-join screen."""
     summary = services.room_summary(room)
     return JsonResponse(
         {key: summary[key] for key in ("names", "occupancy", "capacity", "is_locked")}
     )
 
 
-@login_required
-@require_GET
-def room_messages(request: HttpRequest, slug: str) -> JsonResponse:
-    """Older chat pages for the call page: `?before=<id>`, members of the room only."""
-    room = _open_room(slug)
-    if not access.has_access(request.session, room, request.user):
-        return JsonResponse({"error": "forbidden"}, status=403)
+@members_only
+def room_messages(request: HttpRequest, room: Room) -> JsonResponse:
+    """Older chat pages for the call page: `?before=<id>`."""
     before_raw = request.GET.get("before")
     try:
         before = int(before_raw) if before_raw else None
