@@ -235,6 +235,17 @@ def test_a_relay_only_call_goes_through_coturn_on_both_sides_and_the_panel_shows
         expect(button).to_be_focused()
         expect(button).to_have_attribute("aria-expanded", "false")
 
+        # On a phone it is a sheet above the controls (with the chat, an overlay there, shut).
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.get_by_role("button", name="Close the chat").click()
+        open_panel(page)
+        expect(panel.locator(".diag-peer .diag-route")).to_have_text(re.compile("relayed", re.I))
+        box = panel.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0, box
+        assert box["x"] + box["width"] <= 390, box
+        page.screenshot(path=str(OUTPUT / "diagnostics-phone.png"))
+
 
 def test_when_coturn_refuses_the_credentials_the_call_does_not_connect_and_the_panel_says_so(
     browser: Browser, turn: Coturn, tmp_path: Path
