@@ -108,7 +108,8 @@ export class Diagnostics {
     if (urlsOf(servers).join(" ") !== before) {
       // Another set of servers: what we knew about the old ones says nothing now.
       this.servers = new Map();
-      this.firstWatchAt = null;
+      const connected = [...this.peers.values()].some((peer) => peer.pc);
+      this.firstWatchAt = connected ? Date.now() : null;
     }
     for (const url of urlsOf(servers)) {
       if (!this.servers.has(url)) this.servers.set(url, { state: "pending", code: null, text: "", at: null });
@@ -147,7 +148,10 @@ export class Diagnostics {
 
   noteCandidate(type, protocol, address, port, url) {
     if (!type) return;
-    (this.candidates[type] ||= new Set()).add(`${protocol || ""} ${address || ""}:${port || ""}`);
+    const seen = (this.candidates[type] ||= new Set());
+    const key = `${protocol || ""} ${address || ""}:${port || ""}`;
+    if (seen.has(key)) return; // getStats lists old candidates too: they prove nothing new
+    seen.add(key);
     if (type === "relay" && url) this.servers.set(url, { state: "ok", code: null, text: "", at: Date.now() });
   }
 
