@@ -103,8 +103,17 @@ def _candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"to": _string(data, "to", kind, min_len=1, max_len=MAX_PEER_ID), "candidate": candidate}
 
 
+def _stored_text(data: dict[str, Any], name: str, kind: str, *, max_len: int) -> str:
+    """A string that will be written to the database. PostgreSQL text cannot hold NUL
+    characters (the fuzz run found a chat body with one answered by a server error)."""
+    value = _string(data, name, kind, min_len=0, max_len=max_len)
+    if "\x00" in value:
+        raise ProtocolError(BAD_MESSAGE, f"{name} must not contain NUL characters", kind)
+    return value.strip()
+
+
 def _chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
-    body = _string(data, "body", kind, min_len=0, max_len=CHAT_MAX_LENGTH * 4).strip()
+    body = _stored_text(data, "body", kind, max_len=CHAT_MAX_LENGTH * 4)
     if not body:
         raise ProtocolError(BAD_MESSAGE, "body must not be empty", kind)
     if len(body) > CHAT_MAX_LENGTH:
@@ -127,7 +136,7 @@ MAX_BAN_MINUTES = 60 * 24 * 365
 def _reason(data: dict[str, Any], kind: str) -> str:
     if data.get("reason") is None:
         return ""
-    return _string(data, "reason", kind, min_len=0, max_len=MAX_REASON).strip()
+    return _stored_text(data, "reason", kind, max_len=MAX_REASON)
 
 
 def _peer_action(data: dict[str, Any], kind: str) -> dict[str, Any]:

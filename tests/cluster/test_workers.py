@@ -61,7 +61,8 @@ async def test_thirty_concurrent_joins_over_two_workers_admit_exactly_the_capaci
     async def outcome(ws):
         try:
             first = json.loads(await asyncio.wait_for(ws.recv(), 15))
-            return first["type"]
+            # A refusal comes as a `closing` message with its code, then the close.
+            return first["code"] if first["type"] == "closing" else first["type"]
         except ConnectionClosed as closed:
             return closed.rcvd.code if closed.rcvd else None
 

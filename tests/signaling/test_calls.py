@@ -259,6 +259,8 @@ async def test_chat_reaches_the_next_joiners_history(alice, bob, room, join):
         ({"type": "chat", "body": "x" * 2001}, "body is longer than 2000 characters"),
         ({"type": "chat"}, "body must be a string"),
         ({"type": "chat", "body": 5}, "body must be a string"),
+        # Found by the fuzz run on PostgreSQL, which cannot store NUL: a server error before.
+        ({"type": "chat", "body": "a\x00b"}, "body must not contain NUL characters"),
     ],
 )
 async def test_bad_chat_gets_a_clear_error_and_stores_nothing(alice, room, join, message, reason):

@@ -214,6 +214,8 @@ async def test_moderation_messages_are_validated(call):
     assert (await a.receive_type("error"))[
         "message"
     ] == "minutes must be a whole number from 1 to 525600, or null"
+    await a.send({"type": "kick", "peer_id": b.peer_id, "reason": "nul\x00"})
+    assert (await a.receive_type("error"))["message"] == "reason must not contain NUL characters"
     await a.send({"type": "hide-chat", "id": "7"})
     assert (await a.receive_type("error"))["message"] == "id must be a chat message id"
     await a.send({"type": "kick", "peer_id": "nobody"})
