@@ -310,7 +310,8 @@ async function makeOffer(peer, pc) {
     // A polite peer's offer may have been rolled back meanwhile by the other side's offer.
     if (pc.signalingState === "have-local-offer" && pc.localDescription.type === "offer") {
       signaling.send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
-      retryOffer(peer, pc);
+      peer.offerSerial = (peer.offerSerial || 0) + 1;
+      retryOffer(peer, pc, peer.offerSerial);
     }
   } catch (error) {
     console.warn(`call: offer to ${peer.id} failed`, error);
@@ -321,16 +322,16 @@ async function makeOffer(peer, pc) {
 
 // An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
 // it stays unanswered it is sent again now and then: the other side answers it, or, if both
-// offered, perfect negotiation settles which offer wins.
-const OFFER_RETRY_MS = 4000;
+// offered, perfect negotiation settles which offer wins. (The offer is told apart by a
+// serial number: its SDP text grows as candidates are gathered.)
+const OFFER_RETRY_MS = 2500;
 
-function retryOffer(peer, pc, attempt = 0) {
+function retryOffer(peer, pc, serial, attempt = 0) {
   clearTimeout(peer.offerRetry);
-  const sdp = pc.localDescription.sdp;
   peer.offerRetry = setTimeout(() => {
-    if (peer.pc !== pc || pc.signalingState !== "have-local-offer" || pc.localDescription?.sdp !== sdp) return;
-    signaling.send({ type: "offer", to: peer.id, sdp });
-    if (attempt < 5) retryOffer(peer, pc, attempt + 1);
+    if (peer.pc !== pc || peer.offerSerial !== serial || pc.signalingState !== "have-local-offer") return;
+    signaling.send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
+    if (attempt < 5) retryOffer(peer, pc, serial, attempt + 1);
   }, OFFER_RETRY_MS * 2 ** attempt);
 }
 
