@@ -60,7 +60,6 @@ def test_two_browsers_through_nginx_land_on_different_workers_and_see_each_other
 
 def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> set[str]:
     """Alice and Bob in one call through nginx; returns the workers holding their sockets."""
-    opened = people.websockets
     alice, bob = people.person("Alice"), people.person("Bob")
     # Bob leaves the lobby (its live socket) before anyone joins.
     bob.page.goto("about:blank")
@@ -70,13 +69,18 @@ def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> se
     alice_worker = alice.page.evaluate("window.confab.diagnostics.worker")
 
     # least_conn sends a new connection to the worker holding the fewest. Once nginx has
-    # let go of every lobby socket, Alice's call socket is the only one open, so Bob's
-    # must go to the other worker.
-    wait_until(
-        lambda: len(finished_websockets(access_log)) == len(opened) - 1,
-        15,
-        f"nginx to close the lobby sockets ({opened})",
-    )
+    # let go of every lobby socket that reached a worker (the workers' access logs say which
+    # did; nginx logs a socket when it lets go), Alice's call socket is the only one open,
+    # so Bob's must go to the other worker.
+    def lobby_sockets_done() -> bool:
+        reached = sum(
+            log.read_text().count('"WSCONNECTING /ws/lobby/"')
+            for log in running.logs.glob("worker-*-access.log")
+        )
+        finished = [path for path, _ in finished_websockets(access_log) if path == "/ws/lobby/"]
+        return reached == len(finished)
+
+    wait_until(lobby_sockets_done, 15, "nginx to let go of the lobby sockets")
     response = bob.page.goto(room_url)
     assert response is not None
     bob.wait_joined()
@@ -86,8 +90,8 @@ def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> se
     # The page itself came through nginx from a worker (middleware and nginx headers).
     assert response.headers["x-confab-worker"] in {"1", "2"}, response.headers
     assert re.fullmatch(r"127\.0\.0\.1:\d+", response.headers["x-confab-upstream"])
-    calls = [url for url in opened if "/ws/rooms/" in url]
-    assert len(calls) == 2, opened
+    calls = [url for url in people.websockets if "/ws/rooms/" in url]
+    assert len(calls) == 2, people.websockets
     assert all(url.startswith(running.url.replace("http", "ws", 1)) for url in calls), calls
 
     # Signaling crosses Redis between the workers; media flows both ways.
