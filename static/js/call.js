@@ -2,6 +2,7 @@
 // chat. Signaling (the websocket, heartbeat, reconnects) lives in signaling.js; the contract
 // with the server is docs/protocol.md. All user text goes through textContent.
 import { CLOSE, Signaling } from "./signaling.js";
+import { setupExperience } from "./experience.js";
 import { setupModeration } from "./moderation.js";
 import { startDiagnostics } from "./diagnostics.js";
 
@@ -137,7 +138,7 @@ async function acquireMedia() {
   let failure = null;
   for (const constraints of attempts) {
     try {
-      stream = await navigator.mediaDevices.getUserMedia(constraints);
+      stream = await experience.getUserMedia(constraints); // the pre-join preview's tracks, chosen devices
       break;
     } catch (error) {
       failure = failure || error;
@@ -153,6 +154,7 @@ async function acquireMedia() {
   const hasVideo = Boolean(localTrack("video"));
   state.media.audio = hasAudio;
   state.media.video = hasVideo;
+  experience.joinChoices(); // "Join with microphone off / camera off" (the pre-join screen)
   if (!hasAudio && !hasVideo) {
     const denied = failure && (failure.name === "NotAllowedError" || failure.name === "SecurityError");
     const what = isVoice ? gettext("microphone") : gettext("camera and microphone");
@@ -274,6 +276,7 @@ function removePeer(id) {
   if (peer.element) peer.element.srcObject = null;
   blockedMedia.delete(peer.element);
   if (blockedMedia.size === 0) ui.sound.hidden = true;
+  experience.peerRemoved(peer);
   peer.tile.root.remove();
   peersChanged();
 }
@@ -285,6 +288,7 @@ function removeAllPeers() {
 function createConnection(peer) {
   const pc = new RTCPeerConnection(state.iceConfig);
   peer.pc = pc;
+  experience.connectionMade(peer, pc); // before our own listeners: it notes stream ids
   diagnostics.watch(peer, pc);
   pc.addEventListener("negotiationneeded", () => makeOffer(peer, pc));
   pc.addEventListener("icecandidate", ({ candidate }) => {
@@ -405,6 +409,7 @@ async function addCandidate(peer, candidate) {
 const watchedTracks = new WeakSet();
 
 function remoteTrack(peer, track) {
+  if (experience.remoteTrack(peer, track)) return; // a shared screen: a tile of its own
   const tracks = peer.stream.getTracks().filter((t) => t.kind !== track.kind);
   peer.stream = new MediaStream([...tracks, track]);
   if (!watchedTracks.has(track)) {
@@ -632,7 +637,7 @@ signaling.on("close", ({ code, reason, final, welcomed, delay, superseded }) => 
 });
 
 function sendMedia() {
-  signaling.send({ type: "media", audio: state.media.audio, video: state.media.video, screen: false });
+  signaling.send({ type: "media", audio: state.media.audio, video: state.media.video, screen: state.media.screen });
 }
 
 function setCallState(value) {
@@ -779,6 +784,7 @@ function refreshTile(peer) {
   const showVideo = !isVoice && peer.media.video && video && video.readyState === "live" && !video.muted;
   tile.root.classList.toggle("no-video", !showVideo);
   if (!peer.media.audio) tile.root.classList.remove("speaking");
+  experience.refreshTile(peer);
 }
 
 function bindRemoteMedia(peer) {
@@ -853,6 +859,7 @@ function refreshLocalTile() {
     localPeer.meter = levelMeter(new MediaStream([audio]));
     localPeer.meterTrack = audio;
   }
+  experience.refreshTile(localPeer);
 }
 
 function peersChanged() {
@@ -1213,6 +1220,32 @@ ui.chatLog.addEventListener("scroll", () => {
 ui.newMessages.addEventListener("click", scrollChatToBottom);
 ui.loadOlder.addEventListener("click", loadOlder);
 
+// --- Pre-join screen, devices, screen share, active speaker, quality, pin, shortcuts -------
+// static/js/experience.js and its modules; they reach the call only through this.
+
+const experience = setupExperience({
+  config,
+  isVoice,
+  ui,
+  state,
+  peers,
+  signaling,
+  localPeer,
+  localTrack,
+  sendMedia,
+  showInfo,
+  updateControls,
+  refreshTile,
+  refreshLocalTile,
+  attachLocalTracks,
+  deviceLost,
+  layout,
+  levelMeter,
+  get audioContext() {
+    return audioContext;
+  },
+});
+
 // --- Start --------------------------------------------------------------------------------
 
 async function start() {
@@ -1221,6 +1254,7 @@ async function start() {
   refreshLocalTile();
   peersChanged();
   updateControls();
+  await experience.beforeJoin(); // the pre-join screen: preview, devices, who is here, Join
   signaling.connect();
 }
 

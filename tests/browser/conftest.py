@@ -283,6 +283,19 @@ BLOCK_AUTOPLAY_UNTIL_CLICK = """
 """
 
 
+# The pre-join screen (static/js/prejoin.js) stands between a page and its call. Most tests
+# are about the call, so their people chose "Skip this screen next time" (set on room pages
+# only, so that it never lands in an account's saved storage); person(..., prejoin=True)
+# meets the screen as people do.
+SKIP_PREJOIN = """
+(() => {
+  if (location.pathname.startsWith("/rooms/")) {
+    try { localStorage.setItem("confab.skipPreview", "1"); } catch {}
+  }
+})();
+"""
+
+
 @dataclass
 class Person:
     name: str
@@ -322,7 +335,15 @@ class Person:
         self.wait_joined()
 
     def wait_joined(self) -> None:
-        self.page.wait_for_function("() => window.confab && window.confab.selfId")
+        """The page is in the call (it has a peer id). A pre-join screen on the way (people not
+        made by `person`, or made with prejoin=True) is passed with its Join button."""
+        seen = self.page.wait_for_function(
+            """() => (window.confab && window.confab.selfId ? "joined" : false)
+                 || (document.querySelector("#prejoin .prejoin-join") ? "prejoin" : false)"""
+        )
+        if seen.json_value() == "prejoin":
+            self.page.get_by_role("button", name="Join now").click()
+            self.page.wait_for_function("() => window.confab && window.confab.selfId")
 
     def peer_id(self) -> str:
         return str(self.page.evaluate("window.confab.selfId"))
@@ -384,6 +405,7 @@ def person(
         viewport: ViewportSize | None = None,
         refuse_devices: bool = False,
         block_autoplay: bool = False,
+        prejoin: bool = False,
     ) -> Person:
         known = accounts.get(name)
         context = browser.new_context(
@@ -397,6 +419,8 @@ def person(
             context.add_init_script(REFUSE_FIRST_GETUSERMEDIA)
         if block_autoplay:
             context.add_init_script(BLOCK_AUTOPLAY_UNTIL_CLICK)
+        if not prejoin:
+            context.add_init_script(SKIP_PREJOIN)
         page = context.new_page()
         username = known[0] if known else f"{name.lower()}-{uuid.uuid4().hex[:8]}"
         who = Person(name=name, username=username, context=context, page=page, base_url=server.url)

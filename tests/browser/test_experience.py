@@ -1,0 +1,407 @@
+"""The call experience in a real browser: the pre-join screen, switching devices during a
+call, screen share, the active speaker, connection quality, pin and full screen, shortcuts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from playwright.sync_api import WebSocket, expect
+
+from tests.browser.conftest import OUTPUT, Person
+
+pytestmark = pytest.mark.browser
+
+People = Callable[..., Person]
+
+
+def record_sent(someone: Person) -> list[dict[str, Any]]:
+    """Every protocol message the page sends on its room socket, in order."""
+    sent: list[dict[str, Any]] = []
+
+    def on_socket(socket: WebSocket) -> None:
+        if "/ws/rooms/" not in socket.url:
+            return
+
+        def on_frame(payload: str | bytes) -> None:
+            if isinstance(payload, str):
+                sent.append(json.loads(payload))
+
+        socket.on("framesent", on_frame)
+
+    someone.page.on("websocket", on_socket)
+    return sent
+
+
+# Inbound audio from the only peer: energy (getStats totalAudioEnergy) and packets.
+INBOUND_AUDIO_JS = """async () => {
+  const [peer] = window.confab.peers.values();
+  let energy = 0, packets = 0;
+  (await peer.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      energy += r.totalAudioEnergy || 0;
+      packets += r.packetsReceived || 0;
+    }
+  });
+  return {energy, packets};
+}"""
+
+
+def inbound_audio(someone: Person) -> dict[str, float]:
+    return dict(someone.page.evaluate(INBOUND_AUDIO_JS))
+
+
+def wait_for_audio_packets(someone: Person, more_than: float) -> dict[str, float]:
+    someone.page.wait_for_function(
+        f"async (n) => (await ({INBOUND_AUDIO_JS})()).packets > n",
+        arg=more_than,
+        polling=200,
+    )
+    return inbound_audio(someone)
+
+
+def test_choices_made_before_joining_take_effect_in_the_call_and_are_remembered(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    room_url = alice.create_room("Morning sync")
+    bob = person("Bob", prejoin=True)
+    sent = record_sent(bob)
+    bob.page.goto(room_url)
+
+    # Before joining: a preview, a live microphone level, the pickers and who is here. The
+    # websocket is not open yet.
+    page = bob.page
+    prejoin = page.locator("#prejoin")
+    expect(prejoin).to_be_visible()
+    expect(page.locator("#prejoin-title")).to_have_text("Morning sync")
+    expect(page.locator(".prejoin-people-text")).to_have_text("Alice is in the call.")
+    page.wait_for_function("() => document.querySelector('.prejoin-video').videoWidth > 0")
+    page.locator(".prejoin-kicker").click()  # a first click: the page may use sound
+    page.wait_for_function(
+        "() => Number(document.querySelector('.prejoin-meter').getAttribute('aria-valuenow')) > 40",
+        polling="raf",
+    )
+    assert page.evaluate("window.confab.selfId") is None
+    assert sent == []
+    microphone = prejoin.get_by_label("Microphone", exact=True)
+    microphone.select_option(label="Fake Audio Input 1")
+    prejoin.get_by_label("Speaker", exact=True).select_option(label="Fake Audio Output 1")
+    page.get_by_label("Join with microphone off").check()
+    expect(page.locator(".prejoin-name .prejoin-badge")).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelector('.prejoin-video').srcObject"
+        "&& document.querySelector('.prejoin-video').videoWidth > 0"
+    )
+    page.screenshot(path=str(OUTPUT / "prejoin.png"))
+    page.get_by_label("Join with camera off").check()
+    expect(page.locator(".prejoin-preview")).to_have_attribute("data-camera", "off")
+    page.get_by_role("button", name="Join now").click()
+    bob.wait_joined()
+    expect(prejoin).to_have_count(0)
+
+    # In the call: the microphone and camera are there but off from the start, and the first
+    # word about them said so.
+    alice.wait_for_media(1, video=False)
+    bob_on_alice = alice.tile(bob)
+    expect(bob_on_alice.locator(".mic-off")).to_be_visible()
+    expect(bob_on_alice.locator(".cam-off")).to_be_visible()
+    expect(bob_on_alice).to_have_class(re.compile(r"\bno-video\b"))
+    media = [m for m in sent if m["type"] == "media"]
+    assert media[0] == {"type": "media", "audio": False, "video": False, "screen": False}
+    expect(page.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    expect(page.get_by_role("button", name="Turn camera on")).to_be_visible()
+    senders = page.evaluate(
+        """() => [...window.confab.peers.values()][0].pc.getSenders()
+             .filter((s) => s.track).map((s) => [s.track.kind, s.track.enabled, s.track.label])
+             .sort()"""
+    )
+    assert senders == [
+        ["audio", False, "Fake Audio Input 1"],
+        ["video", False, "fake_device_0"],
+    ], senders
+    # Alice receives silence: packets keep coming, their energy does not grow.
+    start = wait_for_audio_packets(alice, 0)
+    later = wait_for_audio_packets(alice, start["packets"] + 50)
+    assert later["energy"] - start["energy"] < 1e-6, (start, later)
+    # The speaker chosen before joining plays the others.
+    speaker = page.evaluate("window.confab.experience.devices.prefs.audiooutput")
+    assert page.evaluate("document.querySelector('.tile:not(.local) video').sinkId") == speaker
+
+    # Unmuted, the beeps reach Alice (the measure above could tell).
+    page.get_by_role("button", name="Unmute microphone").click()
+    expect(bob_on_alice.locator(".mic-off")).to_be_hidden()
+    start = inbound_audio(alice)
+    alice.page.wait_for_function(
+        f"async (e) => (await ({INBOUND_AUDIO_JS})()).energy > e + 1e-4",
+        arg=start["energy"],
+        polling=200,
+    )
+
+    # The next visit remembers every choice.
+    page.reload()
+    expect(prejoin).to_be_visible()
+    expect(page.get_by_label("Join with microphone off")).to_be_checked()
+    expect(page.get_by_label("Join with camera off")).to_be_checked()
+    expect(microphone.locator("option:checked")).to_have_text("Fake Audio Input 1")
+    expect(prejoin.get_by_label("Speaker", exact=True).locator("option:checked")).to_have_text(
+        "Fake Audio Output 1"
+    )
+    expect(page.locator(".prejoin-people-text")).to_have_text("Alice is in the call.")
+
+
+# A second camera for the switch: a canvas (magenta, with a moving square) offered by
+# enumerateDevices and getUserMedia beside Chromium's one fake camera.
+CANVAS_CAMERA = """
+(() => {
+  const devices = navigator.mediaDevices;
+  if (!devices) return;
+  const enumerate = devices.enumerateDevices.bind(devices);
+  const real = devices.getUserMedia.bind(devices);
+  const ID = "canvas-camera";
+  devices.enumerateDevices = async () => [
+    ...(await enumerate()),
+    {deviceId: ID, groupId: "canvas", kind: "videoinput", label: "Canvas camera",
+     toJSON() { return this; }},
+  ];
+  devices.getUserMedia = async (constraints) => {
+    const video = constraints && constraints.video;
+    const wanted = video && video.deviceId && (video.deviceId.exact || video.deviceId.ideal);
+    if (wanted !== ID) return real(constraints);
+    const canvas = document.createElement("canvas");
+    canvas.width = 640;
+    canvas.height = 360;
+    const g = canvas.getContext("2d");
+    let n = 0;
+    setInterval(() => {
+      g.fillStyle = "#d946ef";
+      g.fillRect(0, 0, 640, 360);
+      g.fillStyle = "#ffffff";
+      g.fillRect((n += 8) % 600, 150, 40, 40);
+    }, 40);
+    const track = canvas.captureStream(25).getVideoTracks()[0];
+    const audio = constraints.audio
+      ? (await real({audio: constraints.audio})).getAudioTracks() : [];
+    return new MediaStream([...audio, track]);
+  };
+})();
+"""
+
+# What the first remote video shows: the mean colour of a frame, drawn on a canvas.
+REMOTE_COLOUR_JS = """() => {
+  const video = document.querySelector(".tile:not(.local):not(.screen) video");
+  const canvas = document.createElement("canvas");
+  canvas.width = 32;
+  canvas.height = 18;
+  const g = canvas.getContext("2d");
+  g.drawImage(video, 0, 0, 32, 18);
+  const data = g.getImageData(0, 0, 32, 18).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < data.length; i += 4) for (let c = 0; c < 3; c += 1) sum[c] += data[i + c];
+  return sum.map((s) => Math.round(s / (data.length / 4)));
+}"""
+
+SHOWS_MAGENTA_JS = f"""() => {{
+  const [r, g, b] = ({REMOTE_COLOUR_JS})();
+  return r > 150 && b > 150 && g < 120;
+}}"""
+
+# Counts offers and answers a page makes from now on (renegotiations), and watches every
+# connection's signalingState.
+WATCH_NEGOTIATION_JS = """() => {
+  const watch = (window.__negotiation = {offers: 0, answers: 0, states: []});
+  const send = window.confab.signaling.send.bind(window.confab.signaling);
+  window.confab.signaling.send = (message) => {
+    if (message.type === "offer") watch.offers += 1;
+    if (message.type === "answer") watch.answers += 1;
+    return send(message);
+  };
+  for (const peer of window.confab.peers.values()) {
+    const pc = peer.pc;
+    pc.addEventListener("signalingstatechange", () => watch.states.push(pc.signalingState));
+  }
+}"""
+
+SENDERS_JS = """() => [...window.confab.peers.values()][0].pc.getSenders()
+  .filter((s) => s.track)
+  .map((s) => ({kind: s.track.kind, label: s.track.label, id: s.track.id}))"""
+
+
+def frames_decoded(someone: Person) -> int:
+    return int(sum(row["framesDecoded"] for row in someone.stats()))
+
+
+def wait_for_more_frames(someone: Person, than: int) -> None:
+    someone.page.wait_for_function(
+        """async (than) => {
+             let frames = 0;
+             for (const peer of window.confab.peers.values()) {
+               (await peer.pc.getStats()).forEach((r) => {
+                 if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+               });
+             }
+             return frames > than;
+           }""",
+        arg=than,
+        polling=200,
+    )
+
+
+def test_switching_camera_microphone_and_speaker_during_a_call_keeps_it_without_renegotiating(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    bob = person("Bob")
+    bob.context.add_init_script(CANVAS_CAMERA)
+    room_url = alice.create_room("Device switch")
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+    red, green, blue = alice.page.evaluate(REMOTE_COLOUR_JS)
+    assert green > max(red, blue), (red, green, blue)  # the fake camera's green pattern
+    for someone in (alice, bob):
+        someone.page.evaluate(WATCH_NEGOTIATION_JS)
+    before = {s["kind"]: s for s in bob.page.evaluate(SENDERS_JS)}
+
+    page = bob.page
+    page.get_by_role("button", name="Camera, microphone and speaker settings").click()
+    settings = page.get_by_role("dialog", name="Settings")
+    expect(settings).to_be_visible()
+    expect(settings.get_by_label("Camera")).to_have_value(
+        page.evaluate("window.confab.localStream.getVideoTracks()[0].getSettings().deviceId")
+    )
+    frames = frames_decoded(alice)
+    settings.get_by_label("Camera").select_option(label="Canvas camera")
+    settings.get_by_label("Microphone").select_option(label="Fake Audio Input 2")
+    settings.get_by_label("Speaker").select_option(label="Fake Audio Output 2")
+
+    # The new tracks went into the same senders: Alice now decodes the magenta canvas.
+    page.wait_for_function(
+        """() => {
+             const senders = [...window.confab.peers.values()][0].pc.getSenders();
+             const labels = senders.filter((s) => s.track).map((s) => s.track.label);
+             return labels.includes("Fake Audio Input 2") && !labels.includes("fake_device_0");
+           }"""
+    )
+    after = {s["kind"]: s for s in page.evaluate(SENDERS_JS)}
+    assert after["video"]["id"] != before["video"]["id"]
+    assert after["audio"]["label"] == "Fake Audio Input 2"
+    wait_for_more_frames(alice, frames)
+    alice.page.wait_for_function(SHOWS_MAGENTA_JS, polling=200)
+    wait_for_more_frames(alice, frames_decoded(alice))
+    # Nothing was renegotiated on either side, and the old camera is off.
+    for someone in (alice, bob):
+        watch = someone.page.evaluate("window.__negotiation")
+        assert watch == {"offers": 0, "answers": 0, "states": []}, (someone.name, watch)
+        [row] = someone.stats()
+        assert row["state"] == "connected"
+    assert page.evaluate("window.confab.localStream.getTracks().length") == 2
+    expect(page.locator(".tile.local video")).to_have_js_property("videoWidth", 640)
+    # The speaker: every remote media element plays on the one chosen.
+    speaker = page.evaluate("window.confab.experience.devices.prefs.audiooutput")
+    expect(page.locator(".tile:not(.local) video")).to_have_js_property("sinkId", speaker)
+    # Muting still works on the new microphone (the same sender, disabled).
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Mute microphone").click()
+    expect(alice.tile(bob).locator(".mic-off")).to_be_visible()
+
+
+def screen_tile(viewer: Person, sharer_id: str) -> Any:
+    return viewer.page.locator(f'.tile.screen[data-screen-of="{sharer_id}"]')
+
+
+def wait_for_screen_frames(viewer: Person, sharer_id: str) -> None:
+    viewer.page.wait_for_function(
+        """(id) => {
+             const video = document.querySelector(`.tile.screen[data-screen-of="${id}"] video`);
+             return video && video.videoWidth === 1280 && !video.paused;
+           }""",
+        arg=sharer_id,
+    )
+
+
+SCREEN_SENDERS_JS = """() => [...window.confab.peers.values()].map((peer) => {
+  const videos = peer.pc.getTransceivers().filter((t) => t.receiver.track.kind === "video");
+  return {
+    videoTransceivers: videos.length,
+    screens: peer.pc.getSenders().filter((s) => s.track?.label.startsWith("screen")).length,
+  };
+})"""
+
+
+def test_a_shared_screen_is_a_tile_of_its_own_for_everyone_and_goes_when_sharing_stops(
+    person: People,
+) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Design review")
+    bob.join(room_url)
+    charlie.join(room_url)
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2)
+    alice_id = alice.peer_id()
+
+    share = alice.page.get_by_role("button", name="Share your screen")
+    share.click()
+    expect(alice.page.get_by_role("button", name="Stop sharing your screen")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(alice.page.locator(".tile.local-screen")).to_have_attribute("aria-label", "Your screen")
+    for viewer in (bob, charlie):
+        tile = screen_tile(viewer, alice_id)
+        expect(tile).to_be_visible()
+        expect(tile).to_have_attribute("aria-label", "Alice's screen")
+        wait_for_screen_frames(viewer, alice_id)
+        # Beside Alice's camera, which goes on as before.
+        assert tile.evaluate("(t) => t.previousElementSibling.dataset.peer") == alice_id
+        expect(viewer.tile(alice).first).not_to_have_class(re.compile(r"\bno-video\b"))
+        viewer.wait_for_media(2)
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 1}] * 2
+
+    # Someone who comes while the screen is shared sees it too.
+    dave = person("Dave")
+    dave.join(room_url)
+    dave.wait_for_media(3)
+    expect(screen_tile(dave, alice_id)).to_be_visible()
+    wait_for_screen_frames(dave, alice_id)
+    # A screen takes the stage (pinned) for those who had not pinned anything.
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_class(re.compile(r"\bpinned\b"))
+    # Alice presents, the others listen.
+    for listener in (bob, charlie, dave):
+        listener.page.get_by_role("button", name="Mute microphone").click()
+    bob.say("Can you zoom in on the header?")
+    alice_on_bob = bob.page.locator(f'.tile[data-peer="{alice_id}"]')
+    expect(alice_on_bob).to_have_class(re.compile(r"\bactive-speaker\b"))
+    bob.page.screenshot(path=str(OUTPUT / "four-person-call-with-screen-share.png"))
+
+    # Stopped with the button: the tile goes everywhere; the m-line stays for next time.
+    alice.page.get_by_role("button", name="Stop sharing your screen").click()
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_count(0)
+        expect(viewer.page.locator(".tile.screen")).to_have_count(0)
+    expect(alice.page.locator(".tile.local-screen")).to_have_count(0)
+    expect(share).to_have_attribute("aria-pressed", "false")
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 0}] * 3
+
+    # Shared again, then stopped from the browser's own "Stop sharing" bar (the track ends).
+    share.click()
+    for viewer in (bob, charlie, dave):
+        wait_for_screen_frames(viewer, alice_id)
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 1}] * 3
+    alice.page.evaluate(
+        """() => {
+             const [peer] = window.confab.peers.values();
+             const sender = peer.pc.getSenders().find((s) => s.track?.label.startsWith("screen"));
+             sender.track.stop();
+             sender.track.dispatchEvent(new Event("ended"));
+           }"""
+    )
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_count(0)
+    expect(share).to_have_attribute("aria-pressed", "false")
+    # Everyone still sees everyone's camera.
+    for someone in (alice, bob, charlie, dave):
+        someone.wait_for_media(3)
