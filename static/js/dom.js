@@ -145,6 +145,10 @@ export function popover(button, { className, title, placement = "above", role = 
     "aria-label": title,
   });
   button.setAttribute("popovertarget", panel.id);
+  // An explicit anchor: the popover sits by its button however it was opened (a click, or
+  // a keyboard shortcut calling togglePopover()).
+  button.style.setProperty("anchor-name", `--${panel.id}`);
+  panel.style.setProperty("position-anchor", `--${panel.id}`);
   button.setAttribute("aria-haspopup", role === "menu" ? "menu" : "dialog");
   button.setAttribute("aria-controls", panel.id);
   button.setAttribute("aria-expanded", "false");

@@ -366,7 +366,7 @@ export function setupPrejoin(api, devices) {
     open(kinds.filter((kind) => !(kind === "video" && camOff.input.checked)));
     if (camOff.input.checked) refreshPickers();
     loadPeople();
-    join.focus();
+    join.focus({ preventScroll: true });
   }
 
   return { show };

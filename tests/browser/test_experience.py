@@ -405,3 +405,267 @@ def test_a_shared_screen_is_a_tile_of_its_own_for_everyone_and_goes_when_sharing
     # Everyone still sees everyone's camera.
     for someone in (alice, bob, charlie, dave):
         someone.wait_for_media(3)
+
+
+# Counts how often the active-speaker highlight left a tile (hysteresis: not between beeps).
+WATCH_HIGHLIGHT_JS = """(id) => {
+  const tile = document.querySelector(`.tile[data-peer="${id}"]`);
+  const watch = (window.__highlight = {lost: 0});
+  let on = tile.classList.contains("active-speaker");
+  new MutationObserver(() => {
+    const now = tile.classList.contains("active-speaker");
+    if (on && !now) watch.lost += 1;
+    on = now;
+  }).observe(tile, {attributes: true, attributeFilter: ["class"]});
+}"""
+
+
+def active_speakers(someone: Person) -> list[str]:
+    return list(
+        someone.page.evaluate(
+            """() => [...document.querySelectorAll(".tile.active-speaker")]
+                 .map((t) => t.dataset.peer || "local")"""
+        )
+    )
+
+
+def test_whoever_talks_is_highlighted_as_the_active_speaker_without_flicker(
+    person: People,
+) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Radio hour", kind="voice")
+    bob.join(room_url)
+    charlie.join(room_url)
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2, video=False)
+    alice_id, bob_id = alice.peer_id(), bob.peer_id()
+    for listener in (bob, charlie):
+        listener.page.get_by_role("button", name="Mute microphone").click()
+    page = charlie.page
+    page.locator(".stage-head").click()  # the page may use sound from now on
+
+    # Alice's fake microphone beeps: she is the active speaker for Charlie, nobody else is.
+    alice_tile = page.locator(f'.tile[data-peer="{alice_id}"]')
+    expect(alice_tile).to_have_class(re.compile(r"\bactive-speaker\b"))
+    assert active_speakers(charlie) == [alice_id]
+    # The highlight holds through the pauses between beeps (a few seconds of audio).
+    page.evaluate(WATCH_HIGHLIGHT_JS, alice_id)
+    start = inbound_audio_from(charlie, alice_id)
+    wait_for_audio_from(charlie, alice_id, start + 150)
+    assert page.evaluate("window.__highlight") == {"lost": 0}
+    assert active_speakers(charlie) == [alice_id]
+
+    # Bob starts talking too, as loud as Alice: the floor stays with Alice (no ping-pong).
+    bob.page.get_by_role("button", name="Unmute microphone").click()
+    expect(page.locator(f'.tile[data-peer="{bob_id}"] .mic-off')).to_be_hidden()
+    start = inbound_audio_from(charlie, bob_id)
+    wait_for_audio_from(charlie, bob_id, start + 150)
+    assert active_speakers(charlie) == [alice_id]
+    assert page.evaluate("window.__highlight") == {"lost": 0}
+
+    # Alice stops: the highlight moves to Bob.
+    alice.page.get_by_role("button", name="Mute microphone").click()
+    expect(page.locator(f'.tile[data-peer="{bob_id}"]')).to_have_class(
+        re.compile(r"\bactive-speaker\b")
+    )
+    expect(alice_tile).not_to_have_class(re.compile(r"\bactive-speaker\b"))
+    page.screenshot(path=str(OUTPUT / "voice-room-active-speaker.png"))
+
+
+AUDIO_FROM_JS = """async (id) => {
+  let packets = 0;
+  (await window.confab.peers.get(id).pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") packets += r.packetsReceived || 0;
+  });
+  return packets;
+}"""
+
+
+def inbound_audio_from(someone: Person, peer_id: str) -> int:
+    return int(someone.page.evaluate(AUDIO_FROM_JS, peer_id))
+
+
+def wait_for_audio_from(someone: Person, peer_id: str, packets: int) -> None:
+    """Until `packets` audio packets came from that peer (50 a second): time measured in
+    sound, not in sleeps."""
+    someone.page.wait_for_function(
+        f"async ([id, n]) => (await ({AUDIO_FROM_JS})(id)) >= n",
+        arg=[peer_id, packets],
+        polling=250,
+    )
+
+
+def test_quality_bars_pin_full_screen_and_keyboard_shortcuts(person: People) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Controls")
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+    page = bob.page
+    alice_id = alice.peer_id()
+    alice_tile = page.locator(f'.tile[data-peer="{alice_id}"]')
+
+    # Connection quality: three bars on loopback, the details in a popover.
+    quality = alice_tile.locator(".tile-quality")
+    expect(quality).to_have_attribute("data-level", "3")
+    expect(quality).to_have_attribute("aria-label", "Good connection with Alice. Show the details.")
+    quality.click()
+    details = page.get_by_role("dialog", name="Connection quality")
+    expect(details).to_be_visible()
+    expect(details).to_contain_text("Connection with Alice")
+    expect(details.locator("dd").first).to_have_text(re.compile(r"^\d+ ms$"))
+    expect(details).to_contain_text(re.compile(r"Receiving\s*\d+(\.\d)? (k|M)bit/s"))
+    expect(details).to_contain_text(re.compile(r"Video received\s*\d+\u00d7\d+ at \d+ fps"))
+    expect(details).to_contain_text("Direct")
+    page.keyboard.press("Escape")
+    expect(details).to_be_hidden()
+
+    # Pin: a double-click enlarges a tile; its pin button undoes it.
+    alice_tile.dblclick()
+    expect(alice_tile).to_have_class(re.compile(r"\bpinned\b"))
+    expect(page.locator("#tiles")).to_have_class(re.compile(r"\bhas-pinned\b"))
+    big = alice_tile.bounding_box()
+    small = page.locator(".tile.local").bounding_box()
+    assert big
+    assert small
+    assert big["width"] > 3 * small["width"], (big, small)
+    page.screenshot(path=str(OUTPUT / "pinned.png"))
+    alice_tile.hover()
+    alice_tile.get_by_role("button", name="Unpin Alice").click()
+    expect(alice_tile).not_to_have_class(re.compile(r"\bpinned\b"))
+    page.locator(".tile.local").get_by_role("button", name="Pin Bob (you)").click()
+    expect(page.locator(".tile.local")).to_have_class(re.compile(r"\bpinned\b"))
+    page.locator(".tile.local").dblclick()
+    expect(page.locator("#tiles")).not_to_have_class(re.compile(r"\bhas-pinned\b"))
+
+    # Full screen: a tile, then the whole call.
+    alice_tile.hover()
+    alice_tile.get_by_role("button", name="Show Alice full screen").click()
+    page.wait_for_function("(id) => document.fullscreenElement?.dataset.peer === id", arg=alice_id)
+    alice_tile.get_by_role("button", name="Exit full screen").click()
+    page.wait_for_function("() => document.fullscreenElement === null")
+    page.get_by_role("button", name="Show the call full screen").click()
+    page.wait_for_function("() => document.fullscreenElement?.id === 'call'")
+    page.get_by_role("button", name="Exit full screen").click()
+    page.wait_for_function("() => document.fullscreenElement === null")
+
+    # Keyboard shortcuts (not while typing).
+    page.locator(".stage-head").click()
+    page.keyboard.press("m")
+    expect(page.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    expect(alice.tile(bob).locator(".mic-off")).to_be_visible()
+    page.keyboard.press("v")
+    expect(page.get_by_role("button", name="Turn camera on")).to_be_visible()
+    expect(alice.tile(bob).locator(".cam-off")).to_be_visible()
+    page.keyboard.press("s")
+    expect(page.get_by_role("button", name="Stop sharing your screen")).to_be_visible()
+    expect(alice.page.locator(".tile.screen")).to_be_visible()
+    page.keyboard.press("s")
+    expect(page.get_by_role("button", name="Share your screen")).to_be_visible()
+    expect(alice.page.locator(".tile.screen")).to_have_count(0)
+    page.keyboard.press("?")
+    shortcuts = page.get_by_role("dialog", name="Keyboard shortcuts")
+    expect(shortcuts).to_be_visible()
+    expect(shortcuts.locator("kbd")).to_have_text(["M", "V", "C", "S", "?"])
+    page.screenshot(path=str(OUTPUT / "keyboard-shortcuts.png"))
+    page.keyboard.press("Escape")
+    expect(shortcuts).to_be_hidden()
+    page.keyboard.press("c")
+    expect(page.locator("#chat")).to_be_hidden()
+    page.keyboard.press("c")
+    expect(page.locator("#chat")).to_be_visible()
+    box = bob.message_box()
+    expect(box).to_be_focused()
+    box.type("mvs")
+    expect(box).to_have_value("mvs")
+    expect(page.get_by_role("button", name="Unmute microphone")).to_be_visible()
+    expect(page.get_by_role("button", name="Share your screen")).to_be_visible()
+    # Every control has a name.
+    unnamed = page.evaluate(
+        """() => [...document.querySelectorAll("#call button")]
+             .filter((b) => !(b.getAttribute("aria-label") || b.textContent.trim()))
+             .map((b) => b.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
+
+
+# Fills the grid up to `count` tiles with copies of a remote tile (layout only: no media).
+FILL_GRID_JS = """(count) => {
+  const tiles = document.getElementById("tiles");
+  const model = tiles.querySelector(".tile:not(.local)");
+  for (const extra of tiles.querySelectorAll(".tile.extra")) extra.remove();
+  for (let i = tiles.children.length; i < count; i += 1) {
+    const tile = model.cloneNode(true);
+    tile.classList.add("extra");
+    tile.classList.remove("active-speaker", "speaking", "pinned");
+    tile.dataset.peer = `extra-${i}`;
+    tile.querySelector(".tile-name").textContent = `Person ${i + 1}`;
+    tile.setAttribute("aria-label", `Person ${i + 1}`);
+    tiles.append(tile);
+  }
+}"""
+
+# Tile boxes inside the grid: sizes, overlaps, and whether the page itself scrolls sideways.
+GRID_JS = """() => {
+  const tiles = document.getElementById("tiles");
+  const boxes = [...tiles.children].map((t) => t.getBoundingClientRect());
+  let overlaps = 0;
+  boxes.forEach((a, i) => boxes.slice(i + 1).forEach((b) => {
+    const across = a.left < b.right - 1 && b.left < a.right - 1;
+    if (across && a.top < b.bottom - 1 && b.top < a.bottom - 1) overlaps += 1;
+  }));
+  const area = tiles.getBoundingClientRect();
+  return {
+    count: boxes.length,
+    narrowest: Math.min(...boxes.map((b) => b.width)),
+    overlaps,
+    outside: boxes.filter((b) => b.left < area.left - 1 || b.right > area.right + 1).length,
+    scrolls: tiles.scrollHeight > tiles.clientHeight + 1,
+    pageScrollsSideways: document.documentElement.scrollWidth > innerWidth,
+  };
+}"""
+
+
+def relayout(someone: Person, width: int, height: int) -> None:
+    """Resize the window (the grid lays itself out again on resize), and back."""
+    someone.page.set_viewport_size({"width": width + 1, "height": height})
+    someone.page.set_viewport_size({"width": width, "height": height})
+
+
+def test_the_grid_stays_usable_from_two_to_twelve_tiles_on_a_laptop_and_a_phone(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    bob = person("Bob", viewport={"width": 390, "height": 844}, prejoin=True)
+    room_url = alice.create_room("Twelve of us", capacity=12)
+
+    # The pre-join screen on a phone: one column, the preview on top.
+    bob.page.goto(room_url)
+    expect(bob.page.locator("#prejoin")).to_be_visible()
+    bob.page.wait_for_function("() => document.querySelector('.prejoin-video').videoWidth > 0")
+    expect(bob.page.locator(".prejoin-people-text")).to_have_text("Alice is in the call.")
+    bob.page.screenshot(path=str(OUTPUT / "prejoin-phone.png"))
+    assert not bob.page.evaluate("document.documentElement.scrollWidth > innerWidth")
+    bob.page.get_by_role("button", name="Join now").click()
+    bob.wait_joined()
+    bob.wait_for_media(1)
+
+    for someone, (width, height), minimum in ((alice, (1280, 720), 150), (bob, (390, 844), 96)):
+        for count in (2, 4, 7, 12):
+            someone.page.evaluate(FILL_GRID_JS, count)
+            relayout(someone, width, height)
+            grid = someone.page.evaluate(GRID_JS)
+            assert grid["count"] == count, grid
+            assert grid["overlaps"] == 0, (someone.name, count, grid)
+            assert grid["outside"] == 0, (someone.name, count, grid)
+            assert grid["narrowest"] >= minimum, (someone.name, count, grid)
+            assert not grid["pageScrollsSideways"], (someone.name, count, grid)
+            if someone is alice:  # a laptop shows all twelve without scrolling
+                assert not grid["scrolls"], (count, grid)
+        someone.page.screenshot(path=str(OUTPUT / f"grid-twelve-{someone.name.lower()}.png"))
+        # Pinned, the others go to a strip; still nothing overlaps.
+        someone.page.locator(".tile.extra").first.dblclick()
+        grid = someone.page.evaluate(GRID_JS)
+        assert grid["overlaps"] == 0, (someone.name, grid)
+        assert grid["outside"] == 0, (someone.name, grid)
+        someone.page.screenshot(path=str(OUTPUT / f"grid-pinned-{someone.name.lower()}.png"))
