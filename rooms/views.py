@@ -110,8 +110,6 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "people_url": f"/rooms/{room.slug}/people",
         "lobby_url": "/",
         "me": display_name(request.user),  # type: ignore[arg-type]
-        # "Make moderator" only for those the server lets promote (the owner and staff).
-        "can_promote": bool(request.user.is_staff or room.owner_id == request.user.pk),
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
         "history_page_size": settings.CHAT_HISTORY_SIZE,
     }

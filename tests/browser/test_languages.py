@@ -30,7 +30,8 @@ def test_the_call_page_speaks_simplified_chinese_when_chosen(person):
     expect(page.locator("body")).to_contain_text("已连接")
     expect(page.locator("body")).to_contain_text("Lin（您）")  # noqa: RUF001
     lin.wait_for_media(1)
-    lin.say("你好")
+    page.locator("#chat-input").fill("你好")
+    page.locator("#chat-input").press("Enter")
     expect(alice.page.locator("body")).to_contain_text("你好")
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=OUTPUT / "call-zh-hans.png")
