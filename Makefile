@@ -54,10 +54,12 @@ test-postgres: $(VENV)/.dev-installed
 test-browser: $(VENV)/.dev-installed
 	unshare --net sh -c 'ip link set lo up && exec $(BIN)/pytest -m browser -p no:cacheprovider tests/browser'
 
-## bench: the signaling benchmark (about 20 minutes); writes docs/performance.md
+## bench: the signaling benchmark, then browser call setup in a loopback-only namespace
+## (about 30 minutes); writes bench/results/latest.json and docs/performance.md
 bench: $(VENV)/.dev-installed
 	tests/tools/ensure-system.sh
 	$(BIN)/python -m bench.run
+	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m bench.call_setup'
 
 clean:
 	rm -rf $(VENV) staticfiles test-output .mypy_cache .ruff_cache

@@ -79,16 +79,32 @@ def tables(results: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        "### Idle connections (ping every 20 s)",
+        "### Idle connections (each pings at the interval `welcome` names)",
         "",
-        "| setup | connections | memory per connection (KB) | heartbeat CPU (% of one core) | floor memory (KB) | floor CPU (%) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| setup | connections | joined in (s) | ping every (s) | memory per connection (KB) | heartbeat CPU (% of one core) | floor memory (KB) | floor CPU (%) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in results["setups"]:
         for i, f in zip(s["idle"], s["floor_idle"], strict=True):
             lines.append(
-                f"| {s['layer']}, {s['workers']} worker(s) | {i['connections']} | {i['rss_per_connection_kb']} | {i['heartbeat_cpu_percent_of_one_core']} | {f['rss_per_connection_kb']} | {f['heartbeat_cpu_percent_of_one_core']} |"
+                f"| {s['layer']}, {s['workers']} worker(s) | {i['connections']} | {i.get('joined_in_s', '-')} | {i['heartbeat_s']:g} | {i['rss_per_connection_kb']} | {i['heartbeat_cpu_percent_of_one_core']} | {f['rss_per_connection_kb']} | {f['heartbeat_cpu_percent_of_one_core']} |"
             )
+    call = results.get("call_setup")
+    if call:
+        lines += [
+            "",
+            "### Browser call setup (headless Chromium, fake devices, loopback)",
+            "",
+            f"{call['calls']} calls of two people, {call['layer']} layer, {call['workers']} worker; "
+            "the second person presses Join now on the pre-join screen "
+            "(`bench/call_setup.py`, run by `make bench`).",
+            "",
+            "| measure | median ms | worst ms |",
+            "| --- | --- | --- |",
+            f"| Join now click to the first decoded remote frame (newcomer) | {call['median_click_to_frame_ms']} | {call['max_click_to_frame_ms']} |",
+            f"| the same click to the first frame decoded by the person already there | {call['median_first_person_click_to_frame_ms']} | {max(r['first_person_click_to_frame_ms'] for r in call['runs'])} |",
+            f"| page opened (navigation start) to the newcomer's first decoded frame | {call['median_open_to_frame_ms']} | {max(r['open_to_frame_ms'] for r in call['runs'])} |",
+        ]
     return "\n".join(lines)
 
 

@@ -6,11 +6,12 @@ the websocket protocol of docs/protocol.md. Servers run as separate daphne proce
 to CPU 0; this load generator runs on CPU 1. All traffic is on 127.0.0.1, every phase is
 bounded in count and time, and everything started here is stopped by PID at the end.
 
-For each setup (in-memory layer with one worker; Redis with one and with two workers) it
-measures the project and the "framework floor" (bench/floor.py) and writes the results to
-bench/results/latest.json and the table in docs/performance.md.
+For each setup (in-memory layer with one worker; Redis pub/sub with one and with two
+workers; the Redis core layer with one and two workers, to compare the layers on our own
+workloads) it measures the project and the "framework floor" (bench/floor.py) and writes the
+results to bench/results/latest.json and the table in docs/performance.md.
 
-    .venv/bin/python -m bench.run [--quick] [--setups memory,redis1,redis2]
+    .venv/bin/python -m bench.run [--quick] [--setups memory,redis1,redis2,core1,core2]
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class Cluster:
     """A private Redis (if asked for), a fresh database and N daphne workers."""
 
     workers: int
-    redis: bool
+    layer: str  # "memory", "pubsub" or "core" (the CHANNEL_LAYER setting)
     app: str = "config.asgi:application"
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
@@ -110,7 +111,12 @@ class Cluster:
         env.pop("REDIS_URL", None)
         if self.redis_process is not None:
             env["REDIS_URL"] = self.redis_url
+            env["CHANNEL_LAYER"] = self.layer
         return env
+
+    @property
+    def redis(self) -> bool:
+        return self.layer != "memory"
 
     @property
     def redis_url(self) -> str:
@@ -211,8 +217,8 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(workers: int, redis: bool, app: str = "config.asgi:application") -> Iterator[Cluster]:
-    c = Cluster(workers=workers, redis=redis, app=app)
+def cluster(workers: int, layer: str, app: str = "config.asgi:application") -> Iterator[Cluster]:
+    c = Cluster(workers=workers, layer=layer, app=app)
     try:
         c.start()
         yield c
@@ -334,6 +340,7 @@ class Peer:
     reader: asyncio.Task[None] | None = None
     latencies: list[float] | None = None
     known: set[str] = field(default_factory=set)
+    heartbeat: float = 20.0  # what `welcome` asks for
 
 
 async def open_peer(
@@ -355,6 +362,7 @@ async def open_peer(
         raise RuntimeError(f"refused: {welcome}")
     peer = Peer(ws, welcome["self"]["peer_id"], latencies=latencies)
     peer.known = {p["peer_id"] for p in welcome.get("peers", [])}
+    peer.heartbeat = float(welcome.get("heartbeat") or peer.heartbeat)
     peer.reader = asyncio.get_running_loop().create_task(read(peer))
     return peer, elapsed
 
@@ -637,18 +645,28 @@ async def chat_phase(
 
 
 async def idle_phase(
-    c: Cluster, cookies: list[str], slugs: list[str], count: int, seconds: float, heartbeat: float
+    c: Cluster, cookies: list[str], slugs: list[str], count: int, seconds: float
 ) -> dict[str, Any]:
+    """`count` people sit in rooms of 12 and only keep their sockets alive, pinging at the
+    interval `welcome` asks for (the floor's welcome names none: 20 s, the same as ours)."""
     await settle(c)
     rss0 = c.rss()
-    peers = []
-    for n in range(count):
-        peer, _ = await open_peer(
-            c.ports[n % len(c.ports)], slugs[n // 12], cookies[n % len(cookies)]
-        )
-        peers.append(peer)
+    peers: list[Peer] = []
+    gate = asyncio.Semaphore(8)  # a few joins in flight, as people arrive in a real crowd
+    started = time.perf_counter()
+
+    async def arrive(n: int) -> None:
+        async with gate:
+            peer, _ = await open_peer(
+                c.ports[n % len(c.ports)], slugs[n // 12], cookies[n % len(cookies)]
+            )
+            peers.append(peer)
+
+    await asyncio.gather(*(arrive(n) for n in range(count)))
+    joined_in = time.perf_counter() - started
     await settle(c)  # the joins' lobby and peer-joined events, before measuring
     rss1 = c.rss()
+    heartbeat = peers[0].heartbeat
 
     async def beat(peer: Peer, offset: float) -> None:
         await asyncio.sleep(offset)
@@ -668,6 +686,7 @@ async def idle_phase(
     await close_all(peers)
     return {
         "connections": count,
+        "joined_in_s": round(joined_in, 1),
         "rss_per_connection_kb": round((rss1 - rss0) / count / 1024, 1),
         "heartbeat_s": heartbeat,
         "heartbeat_cpu_percent_of_one_core": round(cpu / wall * 100, 1),
@@ -677,20 +696,26 @@ async def idle_phase(
 # --- Running it all ---------------------------------------------------------------------------
 
 
-SETUPS = {"memory": (1, False), "redis1": (1, True), "redis2": (2, True)}
+# name: (workers, layer, idle connections measured). The core layer is measured on the relay,
+# join and chat workloads only, to compare it with pub/sub (docs/deployment.md); Confab
+# ships pub/sub, so the long idle phases are not repeated for it.
+SETUPS = {
+    "memory": (1, "memory", True),
+    "redis1": (1, "pubsub", True),
+    "redis2": (2, "pubsub", True),
+    "core1": (1, "core", False),
+    "core2": (2, "core", False),
+}
+LAYER_NAMES = {"memory": "in-memory", "pubsub": "redis pub/sub", "core": "redis core"}
 
 
 async def measure(setup: str, quick: bool) -> dict[str, Any]:
-    workers, redis = SETUPS[setup]
+    workers, layer, idle = SETUPS[setup]
     seconds = 3 if quick else 8
     levels = [250, 500] if quick else LEVELS
-    idle_counts = [200] if quick else [1000, 5000]
-    out: dict[str, Any] = {
-        "setup": setup,
-        "workers": workers,
-        "layer": "redis pub/sub" if redis else "in-memory",
-    }
-    with cluster(workers, redis) as c:
+    idle_counts = ([200] if quick else [1000, 5000]) if idle else []
+    out: dict[str, Any] = {"setup": setup, "workers": workers, "layer": LAYER_NAMES[layer]}
+    with cluster(workers, layer) as c:
         base = f"http://127.0.0.1:{c.ports[0]}"
         cookies = await asyncio.to_thread(make_accounts, base, 4)
         print(f"  {setup}: accounts ready", flush=True)
@@ -710,11 +735,9 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
             # Fresh rooms for each size: the seats of the previous phase may still be
             # being given back when it starts.
             idle_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], count // 12 + 1, 12)
-            out["idle"].append(
-                await idle_phase(c, cookies, idle_rooms, count, 10 if quick else 40, 20)
-            )
+            out["idle"].append(await idle_phase(c, cookies, idle_rooms, count, 10 if quick else 40))
             print(f"  {setup}: idle {out['idle'][-1]}", flush=True)
-    with cluster(workers, redis, app="bench.floor_asgi:application") as floor:
+    with cluster(workers, layer, app="bench.floor_asgi:application") as floor:
         floor_cookies = [""]
         slugs = [f"floor-{n}" for n in range(100)]
         out["floor_relay"] = await relay_phase(floor, floor_cookies, slugs, levels, seconds)
@@ -732,7 +755,6 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
                 [f"floor-idle-{n}" for n in range(max(idle_counts) // 12 + 1)],
                 count,
                 10 if quick else 40,
-                20,
             )
             for count in idle_counts
         ]
@@ -781,7 +803,9 @@ def main() -> None:
         "--quick", action="store_true", help="a short run, to check the benchmark itself"
     )
     parser.add_argument(
-        "--setups", default="memory,redis1,redis2", help="comma-separated: memory, redis1, redis2"
+        "--setups",
+        default=",".join(SETUPS),
+        help=f"comma-separated, of: {', '.join(SETUPS)}",
     )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # the load generator on CPU 1, the servers on CPU 0
@@ -800,6 +824,8 @@ def main() -> None:
         kept = [s for s in earlier.get("setups", []) if s["setup"] not in measured]
         order = list(SETUPS)
         results["setups"] = sorted(kept + results["setups"], key=lambda s: order.index(s["setup"]))
+        if "call_setup" in earlier:  # bench/call_setup.py's figures, measured separately
+            results["call_setup"] = earlier["call_setup"]
     path.write_text(json.dumps(results, indent=2))
     if not args.quick:
         from bench.report import write_report

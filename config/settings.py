@@ -97,10 +97,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Channel layer: in-memory (one process only) unless REDIS_URL is set. The pub/sub layer
-# was measured against the core layer; figures and the reason are in docs/deployment.md.
+# Channel layer: in-memory (one process only) unless REDIS_URL is set. With Redis, the
+# pub/sub layer unless CHANNEL_LAYER=core: both were measured on our relay, join and chat
+# workloads (make bench); figures and the reason for pub/sub are in docs/deployment.md.
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+if CHANNEL_LAYER not in ("pubsub", "core"):
+    raise ImproperlyConfigured("CHANNEL_LAYER must be 'pubsub' or 'core'.")
+if REDIS_URL and CHANNEL_LAYER == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # The core layer drops messages silently past `capacity`, and all of a
+                # process's consumers share one receive channel: the default (100) lost
+                # "peer joined" messages in a join burst. 5,000 holds a worker's worth of
+                # signaling bursts; memory in Redis is bounded by it times the message size.
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=5000),
+                # Signaling older than this is useless to a browser (it has re-offered or
+                # given up); the default of 60 s would only deliver stale offers late.
+                "expiry": env.int("CHANNEL_LAYER_EXPIRY", default=10),
+            },
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
@@ -182,6 +203,13 @@ PRESENCE_TOUCH_INTERVAL = env.int("PRESENCE_TOUCH_INTERVAL", default=10)
 PRESENCE_TIMEOUT = env.int("PRESENCE_TIMEOUT", default=45)
 # A socket that drops without `leave` keeps its seat this long for the page to resume it.
 RESUME_GRACE = env.int("RESUME_GRACE", default=30)
+
+# Files sent peer to peer in a call (docs/protocol.md, "Files (peer to peer)"): the largest
+# file, in MiB, that a page offers or accepts. 0 turns file transfer off (no button, no data
+# channel). The bytes never reach the server; receivers hold a file in memory until saved.
+FILE_TRANSFER_MAX_MB = env.int("FILE_TRANSFER_MAX_MB", default=100)
+if FILE_TRANSFER_MAX_MB < 0:
+    raise ImproperlyConfigured("FILE_TRANSFER_MAX_MB must be 0 (off) or a number of MiB.")
 
 # Abuse limits (docs/security.md). Per connection, token buckets: (per second, burst).
 RATE_LIMITS = {

@@ -165,7 +165,7 @@ class Worker:
 @pytest.fixture
 def start_workers(
     redis_server: RedisServer, transactional_db: None
-) -> Iterator[Callable[[int], list[Worker]]]:
+) -> Iterator[Callable[..., list[Worker]]]:
     if connection.vendor != "postgresql":
         raise AssertionError(
             "cluster tests need PostgreSQL: run them with DATABASE_URL=postgres://..."
@@ -185,8 +185,9 @@ def start_workers(
     }
     started: list[Worker] = []
 
-    def start(count: int) -> list[Worker]:
-        workers = [Worker(f"w{len(started) + n + 1}", env) for n in range(count)]
+    def start(count: int, **settings: str) -> list[Worker]:
+        """`count` more workers; `settings` are extra environment variables for them."""
+        workers = [Worker(f"w{len(started) + n + 1}", {**env, **settings}) for n in range(count)]
         started.extend(workers)
         return workers
 

@@ -20,8 +20,11 @@ def cookie_for(user, grant=None):
     return session_cookie(user, grant)
 
 
-async def test_people_on_different_workers_share_a_call(alice, bob, room, start_workers):
-    one, two = await sync_to_async(start_workers)(2)
+# Confab ships the pub/sub layer; the core layer is a setting (CHANNEL_LAYER=core), so it
+# must carry a call across workers as well.
+@pytest.mark.parametrize("layer", ["pubsub", "core"])
+async def test_people_on_different_workers_share_a_call(alice, bob, room, start_workers, layer):
+    one, two = await sync_to_async(start_workers)(2, CHANNEL_LAYER=layer)
     a = await join(one, room.slug, await cookie_for(alice))
     b = await join(two, room.slug, await cookie_for(bob))
     assert (a.welcome["worker"], b.welcome["worker"]) == ("w1", "w2")

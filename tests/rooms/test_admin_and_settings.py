@@ -76,3 +76,9 @@ def test_check_deploy_is_clean_under_production_settings():
 def test_debug_runs_need_no_configuration():
     result = manage("check", DEBUG="1")
     assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_channel_layer_is_a_start_up_error():
+    result = manage("check", DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/0", CHANNEL_LAYER="kafka")
+    assert result.returncode != 0
+    assert "CHANNEL_LAYER must be 'pubsub' or 'core'" in result.stderr

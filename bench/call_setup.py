@@ -1,0 +1,166 @@
+"""Browser call setup: how long until a newcomer sees the other person (`make bench`).
+
+Two people in headless Chromium (Debian's, fake camera and microphone) on one daphne worker
+with the in-memory layer, the way they use Confab: signed up and signed in through the
+forms, a fresh room made with the lobby form for each call. The first person joins and
+waits; the second opens the room page and presses "Join now" on the pre-join screen as
+soon as it is enabled. For each of CALLS calls it records, from the second person's page:
+
+- click to frame: the "Join now" click to the first decoded remote video frame
+  (`inbound-rtp` `framesDecoded > 0`, polled every 10 ms in the page);
+- open to frame: the page's navigation start to that frame (page load, the pre-join
+  camera preview and the click included);
+- the first person's side: the same click to the first frame decoded there.
+
+WebRTC only sees loopback here: run inside a network namespace of its own, as make bench
+does (`unshare --net sh -c 'ip link set lo up && exec .venv/bin/python -m bench.call_setup'`).
+The medians go into bench/results/latest.json and docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import sys
+from typing import Any
+
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+from bench.report import write_report
+from bench.run import ROOT, cluster, machine, make_accounts, make_rooms
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
+
+CALLS = 10
+TIMEOUT_MS = 20_000
+
+# In the page: start watching for the first decoded remote video frame, and note
+# performance.now() then as window.__firstFrameAt (returns at once).
+WATCH_FIRST_FRAME_JS = """
+() => {
+  const poll = async () => {
+    for (const peer of (window.confab && window.confab.peers || new Map()).values()) {
+      if (!peer.pc) continue;
+      for (const report of (await peer.pc.getStats()).values()) {
+        if (report.type === "inbound-rtp" && report.kind === "video" && report.framesDecoded > 0) {
+          window.__firstFrameAt = performance.now();
+          return;
+        }
+      }
+    }
+    setTimeout(poll, 10);
+  };
+  poll();
+}
+"""
+FIRST_FRAME_AT = "() => window.__firstFrameAt"
+
+# In the page: note when "Join now" is clicked, as an absolute time (both pages' clocks).
+NOTE_CLICK_JS = """
+() => document.querySelector("#prejoin .prejoin-join").addEventListener(
+  "click", () => { window.__joinClickedAt = performance.timeOrigin + performance.now(); },
+  { capture: true })
+"""
+
+
+def loopback_only() -> bool:
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+def signed_in(context: BrowserContext, cookie: str) -> None:
+    for part in cookie.split("; "):
+        name, value = part.split("=", 1)
+        context.add_cookies([{"name": name, "value": value, "domain": "127.0.0.1", "path": "/"}])
+
+
+def join(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("button", name="Join now").click(timeout=TIMEOUT_MS)
+    page.wait_for_function("() => window.confab && window.confab.selfId", timeout=TIMEOUT_MS)
+
+
+def one_call(alice: BrowserContext, bob: BrowserContext, url: str) -> dict[str, float]:
+    first = alice.new_page()
+    join(first, url)
+    first.evaluate(WATCH_FIRST_FRAME_JS)
+    second = bob.new_page()
+    second.goto(url)
+    join_button = second.get_by_role("button", name="Join now")
+    join_button.wait_for(timeout=TIMEOUT_MS)
+    second.wait_for_function(
+        "() => !document.querySelector('#prejoin .prejoin-join').disabled", timeout=TIMEOUT_MS
+    )
+    second.evaluate(NOTE_CLICK_JS)
+    second.evaluate(WATCH_FIRST_FRAME_JS)
+    join_button.click()
+    bob_at = float(second.wait_for_function(FIRST_FRAME_AT, timeout=TIMEOUT_MS).json_value())
+    alice_at = float(first.wait_for_function(FIRST_FRAME_AT, timeout=TIMEOUT_MS).json_value())
+    clicked = float(second.evaluate("window.__joinClickedAt"))
+    origin = float(second.evaluate("performance.timeOrigin"))
+    alice_at += float(first.evaluate("performance.timeOrigin"))
+    result = {
+        "click_to_frame_ms": round(origin + bob_at - clicked, 1),
+        "open_to_frame_ms": round(bob_at, 1),
+        "first_person_click_to_frame_ms": round(alice_at - clicked, 1),
+    }
+    for page in (second, first):
+        page.get_by_role("button", name="Leave").click()
+        page.close()
+    return result
+
+
+def measure() -> dict[str, Any]:
+    with cluster(1, "memory") as c:
+        base = f"http://127.0.0.1:{c.ports[0]}"
+        cookies = make_accounts(base, 2)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+            contexts = [
+                browser.new_context(viewport={"width": 1280, "height": 800}) for _ in cookies
+            ]
+            for context, cookie in zip(contexts, cookies, strict=True):
+                signed_in(context, cookie)
+            calls = []
+            for n in range(CALLS + 1):
+                (slug,) = make_rooms(base, cookies[0], 1, 2)
+                call = one_call(contexts[0], contexts[1], f"{base}/rooms/{slug}/")
+                print(
+                    f"  call {n}{' (warm-up, not counted)' if n == 0 else ''}: {call}", flush=True
+                )
+                if n:  # the first call warms up the browser (first getUserMedia) and server
+                    calls.append(call)
+            browser.close()
+    return {
+        "calls": len(calls),
+        "layer": "in-memory",
+        "workers": 1,
+        **{
+            f"median_{key}": round(statistics.median(call[key] for call in calls), 1)
+            for key in calls[0]
+        },
+        "max_click_to_frame_ms": max(call["click_to_frame_ms"] for call in calls),
+        "runs": calls,
+    }
+
+
+def main() -> None:
+    if not loopback_only():
+        sys.exit(
+            "run inside a loopback-only network namespace: "
+            "unshare --net sh -c 'ip link set lo up && exec .venv/bin/python -m bench.call_setup'"
+        )
+    os.chdir(ROOT)
+    result = measure()
+    path = ROOT / "bench" / "results" / "latest.json"
+    results = (
+        json.loads(path.read_text()) if path.exists() else {"machine": machine(), "setups": []}
+    )
+    results["call_setup"] = result
+    path.write_text(json.dumps(results, indent=2))
+    write_report(results, ROOT / "docs" / "performance.md")
+    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
