@@ -112,6 +112,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "me": display_name(request.user),  # type: ignore[arg-type]
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
         "history_page_size": settings.CHAT_HISTORY_SIZE,
+        # Peer-to-peer files (static/js/files.js): the size limit in MiB, 0 for off.
+        "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB,
     }
     return render(request, "rooms/room.html", {"room": room, "config": config})
 

@@ -1230,6 +1230,7 @@ const experience = setupExperience({
   state,
   peers,
   signaling,
+  moderation, // its toasts and tile menus (files.js adds "Send a file…")
   localPeer,
   localTrack,
   sendMedia,

@@ -1,6 +1,7 @@
 // The call experience around call.js's mesh: the pre-join screen (prejoin.js), devices and
 // their switching (devices.js), screen share (screenshare.js), the active speaker and
-// connection quality (media-extras.js), pin, full screen and keyboard shortcuts (stage.js).
+// connection quality (media-extras.js), pin, full screen and keyboard shortcuts (stage.js),
+// files sent peer to peer (files.js).
 //
 // call.js creates it once and calls these hooks:
 //
@@ -13,6 +14,7 @@
 //   experience.refreshTile(peer);             // a tile (or our own) was repainted
 //   experience.peerRemoved(peer);             // before a peer's tile goes
 import { setupDevices } from "./devices.js";
+import { setupFiles } from "./files.js";
 import { setupActiveSpeaker, setupQuality } from "./media-extras.js";
 import { setupPrejoin } from "./prejoin.js";
 import { setupScreenShare } from "./screenshare.js";
@@ -31,10 +33,12 @@ export function setupExperience(api) {
   const speaker = setupActiveSpeaker(api);
   const quality = setupQuality(api);
   const prejoin = setupPrejoin(api, devices);
+  const files = setupFiles(api);
 
-  // Controls: [mic] [camera] [screen] [chat] [settings] [shortcuts] ... [leave]
+  // Controls: [mic] [camera] [screen] [file] [chat] [settings] [shortcuts] ... [leave]
   const { ui } = api;
   if (screen.button) (ui.camera || ui.mic).after(screen.button);
+  if (files.button) (screen.button || ui.camera || ui.mic).after(files.button);
   ui.chatToggle.after(devices.settingsButton, stage.helpButton);
   ui.chatToggle.parentElement.append(devices.settingsPanel, stage.help);
   if (!navigator.mediaDevices?.enumerateDevices) devices.settingsButton.hidden = true;
@@ -44,7 +48,7 @@ export function setupExperience(api) {
     if (final) devices.dropPreview();
   });
 
-  if (window.confab) window.confab.experience = { devices, screen, speaker, quality, stage };
+  if (window.confab) window.confab.experience = { devices, screen, speaker, quality, stage, files };
 
   return {
     async beforeJoin() {
@@ -55,11 +59,13 @@ export function setupExperience(api) {
     joinChoices: () => devices.joinChoices(),
     connectionMade(peer, pc) {
       screen.connectionMade(peer, pc);
+      files.connectionMade(peer, pc); // its control channel, before the first offer
     },
     remoteTrack: (peer, track) => screen.remoteTrack(peer, track),
     refreshTile(peer) {
       stage.decorate(peer.tile.root);
       if (peer === api.localPeer) return;
+      files.refreshTile(peer);
       screen.refresh(peer);
       quality.refreshTile(peer);
       devices.applySink(peer.element);
@@ -67,6 +73,7 @@ export function setupExperience(api) {
     peerRemoved(peer) {
       screen.peerRemoved(peer);
       quality.peerRemoved(peer);
+      files.peerRemoved(peer);
     },
   };
 }

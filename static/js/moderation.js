@@ -9,6 +9,11 @@
 //   moderation.refreshTile(peer);            // after a remote tile is (re)painted
 //   moderation.decorateMessage(item, message); // a chat message element was made
 //   moderation.toast(text);                   // a short note over the stage
+//   moderation.addTileItems((peer) => [{label, icon, action}]); // items for everyone
+//
+// Tile menus are moderators' only, unless another module adds items for everyone with
+// addTileItems (files.js: "Send a file…"): then every remote tile has the menu button, a
+// non-moderator's menu holds only those items, and a moderator's holds them first.
 //
 // Everything else it learns from signaling events (welcome, role, room-updated, peer-left,
 // chat-hidden, error, close). All text is set with textContent; no inline styles or handlers.
@@ -130,6 +135,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
   let closed = false;
   const names = new Map(); // peer_id -> name: still known once their tile is gone
   let openDialog = null; // {dialog, peerId}
+  const tileProviders = []; // (peer) => [{label, icon, action, ...}]: items for everyone
 
   // --- Toasts ---------------------------------------------------------------------------
 
@@ -146,7 +152,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
 
   // --- Menus: a popover of menu items, opened by its button (popovertarget) ----------------
 
-  function makeMenu(button, label, fill, placement) {
+  function makeMenu(button, label, fill, placement, allowed = () => isModerator) {
     menuCount += 1;
     const menu = el("div", {
       className: `mod-menu ${placement}`,
@@ -161,7 +167,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     button.setAttribute("aria-expanded", "false");
     menu.addEventListener("beforetoggle", (event) => {
       if (event.newState !== "open") return;
-      if (!isModerator || closed) {
+      if (closed || !allowed()) {
         event.preventDefault();
         return;
       }
@@ -228,7 +234,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
         className: `mod-item${danger ? " danger" : ""}`,
         disabled,
       },
-      icon(iconName),
+      typeof iconName === "string" ? icon(iconName) : iconName,
       el("span", { className: "mod-item-text", text: label }),
     );
     if (hint) button.append(el("span", { className: "mod-item-hint", text: hint }));
@@ -248,12 +254,16 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     const tile = peer.tile;
     if (!tile.modButton) {
       const button = el("button", { type: "button", className: "tile-mod-button mod-only" }, icon("more"));
-      const menu = makeMenu(button, "", () => tileMenuItems(peer.id), "below");
+      const everyone = () => isModerator || tileProviders.length > 0;
+      const menu = makeMenu(button, "", () => tileMenuItems(peer.id), "below", everyone);
       tile.root.append(button, menu);
       tile.modButton = button;
       tile.modMenu = menu;
     }
-    const label = fmt(gettext("Moderate %(name)s"), { name: peer.name });
+    tile.modButton.classList.toggle("mod-only", tileProviders.length === 0);
+    const label = isModerator
+      ? fmt(gettext("Moderate %(name)s"), { name: peer.name })
+      : fmt(gettext("Options for %(name)s"), { name: peer.name });
     if (tile.modButton.getAttribute("aria-label") !== label) {
       tile.modButton.setAttribute("aria-label", label);
       tile.modButton.title = label;
@@ -265,8 +275,15 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     const peer = peers.get(id);
     if (!peer) return [];
     const name = peer.name;
+    const title = el("p", { className: "mod-menu-title", text: name, "aria-hidden": "true" });
+    const extras = tileProviders
+      .flatMap((provide) => provide(peer) || [])
+      .map((item) => menuItem(item.label, item.icon, item.action, item));
+    if (!isModerator) return [title, ...extras];
     const list = [
-      el("p", { className: "mod-menu-title", text: name, "aria-hidden": "true" }),
+      title,
+      ...extras,
+      ...(extras.length ? [separator()] : []),
       menuItem(gettext("Mute"), "micOff", () => act({ type: "mute", peer_id: id }), {
         disabled: !peer.media.audio,
         hint: peer.media.audio ? "" : gettext("already off"),
@@ -504,9 +521,17 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
   // --- What the server says -------------------------------------------------------------------
 
   function setModerator(value) {
+    const changed = isModerator !== Boolean(value);
     isModerator = Boolean(value);
     root.classList.toggle("is-moderator", isModerator && !closed);
     if (!isModerator) closeAll();
+    if (changed) for (const peer of peers.values()) if (peer.tile?.modButton) refreshTile(peer); // "Moderate …" or "Options for …"
+  }
+
+  // Items that everyone gets on remote tiles' menus (see the top of this file).
+  function addTileItems(provide) {
+    tileProviders.push(provide);
+    for (const peer of peers.values()) if (peer.tile?.modButton) refreshTile(peer);
   }
 
   function setLocked(value) {
@@ -578,7 +603,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     root.classList.remove("is-moderator");
   });
 
-  return { refreshTile, decorateMessage, toast };
+  return { refreshTile, decorateMessage, toast, addTileItems };
 }
 
 function errorWords(message) {

@@ -144,6 +144,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # The suite reuses a few accounts across many rooms in a couple of minutes; the
         # per-person join throttle is tested elsewhere, not here.
         JOINS_PER_MINUTE="600",
+        # Peer-to-peer files (tests/browser/test_files.py): a small limit, so that a file
+        # over it is small too. Nothing else in the suite sends files.
+        FILE_TRANSFER_MAX_MB="2",
         PYTHONUNBUFFERED="1",
     )
     subprocess.run(

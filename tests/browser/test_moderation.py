@@ -92,13 +92,14 @@ def test_a_moderator_removes_someone_with_the_tile_menu(person: People, server: 
     bob.join(room_url)
     alice.wait_for_media(1)
     bob.wait_for_media(1)
-    # Bob is not a moderator: no menus for him.
+    # Bob is not a moderator: no moderation for him (his tile menus only send files).
     expect(bob.page.get_by_role("button", name="Moderate Alice")).to_have_count(0)
     expect(bob.page.get_by_role("button", name="Moderator controls")).to_have_count(0)
 
     menu = tile_menu(alice, bob)
     expect(menu.get_by_role("menuitem")).to_have_text(
         [
+            "Send a file…",  # for everyone (static/js/files.js), then moderation
             "Mute",
             "Stop video",
             "Make moderator",
@@ -180,11 +181,14 @@ def test_a_mute_request_turns_the_microphone_off_and_everyone_sees_the_badge(
     alice.wait_for_media(1)
     expect(alice.tile(bob).locator(".mic-off")).to_be_hidden()
 
-    # With the keyboard: Enter opens the menu on its first item, Escape closes it.
+    # With the keyboard: Enter opens the menu on its first item ("Send a file…", which
+    # everyone has), arrows move, Escape closes it.
     button = alice.page.get_by_role("button", name="Moderate Bob")
     button.focus()
     button.press("Enter")
     menu = alice.page.get_by_role("menu", name="Moderate Bob")
+    expect(menu.get_by_role("menuitem", name="Send a file…")).to_be_focused()
+    alice.page.keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Mute")).to_be_focused()
     alice.page.keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Stop video")).to_be_focused()
@@ -193,6 +197,7 @@ def test_a_mute_request_turns_the_microphone_off_and_everyone_sees_the_badge(
     expect(button).to_be_focused()
     expect(button).to_have_attribute("aria-expanded", "false")
     button.press("Enter")
+    alice.page.keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Mute")).to_be_focused()
     alice.page.keyboard.press("Enter")
 
