@@ -920,18 +920,25 @@ function levelMeter(stream) {
     audioContext = audioContext || new Context();
     const source = audioContext.createMediaStreamSource(stream);
     const analyser = audioContext.createAnalyser();
-    analyser.fftSize = 2048; // ~43 ms of sound per look: short sounds are not missed
+    // Each look sees the last ~170 ms of sound, longer than the 100 ms between looks, so a
+    // short sound (a syllable, the fake microphone's 35 ms beep) is never missed between
+    // two looks. The level is the loudest 10 ms inside that window: averaging over the whole
+    // window would drown a short sound in the silence around it.
+    analyser.fftSize = 8192;
     source.connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
+    const samples = new Float32Array(analyser.fftSize);
+    const block = Math.max(1, Math.round(audioContext.sampleRate / 100));
     return {
       level() {
-        analyser.getByteTimeDomainData(samples);
-        let sum = 0;
-        for (const sample of samples) {
-          const x = (sample - 128) / 128;
-          sum += x * x;
+        analyser.getFloatTimeDomainData(samples);
+        let loudest = 0;
+        for (let start = 0; start < samples.length; start += block) {
+          const end = Math.min(samples.length, start + block);
+          let sum = 0;
+          for (let i = start; i < end; i += 1) sum += samples[i] * samples[i];
+          loudest = Math.max(loudest, sum / (end - start));
         }
-        return Math.sqrt(sum / samples.length);
+        return Math.sqrt(loudest);
       },
       disconnect() {
         source.disconnect();

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import WebSocket, expect
+from playwright.sync_api import ViewportSize, WebSocket, expect
 
 from tests.browser.conftest import OUTPUT, Person
 
@@ -508,7 +508,180 @@ GRID_JS = """() => {
 }"""
 
 
+GRID_LAID_OUT_JS = """() => {
+  const tiles = document.getElementById("tiles");
+  if (tiles.dataset.count !== String(tiles.children.length)) return false;
+  const frame = () => new Promise((done) => requestAnimationFrame(done));
+  const width = () => tiles.style.getPropertyValue("--tile-width");
+  const before = width();
+  return frame().then(frame).then(() => width() === before);
+}"""
+
+
 def relayout(someone: Person, width: int, height: int) -> None:
-    """Resize the window (the grid lays itself out again on resize), and back."""
-    someone.page.set_viewport_size({"width": width + 1, "height": height})
-    someone.page.set_viewport_size({"width": width, "height": height})
+    """Resize the window one pixel wider, then back (the grid lays itself out again on
+    resize). Its ResizeObserver runs with a later rendering step, not when the viewport call
+    returns: after each resize, wait for its mark (`data-count`, cleared first) and for the
+    tile width to hold over two drawn frames."""
+    sizes = [ViewportSize(width=width + 1, height=height), ViewportSize(width=width, height=height)]
+    for size in sizes:
+        someone.page.evaluate("() => { document.getElementById('tiles').dataset.count = ''; }")
+        someone.page.set_viewport_size(size)
+        someone.page.wait_for_function(GRID_LAID_OUT_JS)
+
+
+def test_a_shared_screen_is_a_tile_of_its_own_for_everyone_and_goes_when_sharing_stops(
+    person: People,
+) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Design review")
+    bob.join(room_url)
+    charlie.join(room_url)
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2)
+    alice_id = alice.peer_id()
+
+    share = alice.page.get_by_role("button", name="Share your screen")
+    share.click()
+    expect(alice.page.get_by_role("button", name="Stop sharing your screen")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(alice.page.locator(".tile.local-screen")).to_have_attribute("aria-label", "Your screen")
+    for viewer in (bob, charlie):
+        tile = screen_tile(viewer, alice_id)
+        expect(tile).to_be_visible()
+        expect(tile).to_have_attribute("aria-label", "Alice's screen")
+        wait_for_screen_frames(viewer, alice_id)
+        # Beside Alice's camera, which goes on as before.
+        assert tile.evaluate("(t) => t.previousElementSibling.dataset.peer") == alice_id
+        expect(viewer.tile(alice).first).not_to_have_class(re.compile(r"\bno-video\b"))
+        viewer.wait_for_media(2)
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 1}] * 2
+
+    # Someone who comes while the screen is shared sees it too.
+    dave = person("Dave")
+    dave.join(room_url)
+    dave.wait_for_media(3)
+    expect(screen_tile(dave, alice_id)).to_be_visible()
+    wait_for_screen_frames(dave, alice_id)
+    # A screen takes the stage (pinned) for those who had not pinned anything.
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_class(re.compile(r"\bpinned\b"))
+    # Alice presents, the others listen.
+    for listener in (bob, charlie, dave):
+        listener.page.get_by_role("button", name="Mute microphone").click()
+    bob.say("Can you zoom in on the header?")
+    alice_on_bob = bob.page.locator(f'.tile[data-peer="{alice_id}"]')
+    expect(alice_on_bob).to_have_class(re.compile(r"\bactive-speaker\b"))
+    bob.page.screenshot(path=str(OUTPUT / "four-person-call-with-screen-share.png"))
+
+    # Stopped with the button: the tile goes everywhere; the m-line stays for next time.
+    alice.page.get_by_role("button", name="Stop sharing your screen").click()
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_count(0)
+        expect(viewer.page.locator(".tile.screen")).to_have_count(0)
+    expect(alice.page.locator(".tile.local-screen")).to_have_count(0)
+    expect(share).to_have_attribute("aria-pressed", "false")
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 0}] * 3
+
+    # Shared again, then stopped from the browser's own "Stop sharing" bar (the track ends).
+    share.click()
+    for viewer in (bob, charlie, dave):
+        wait_for_screen_frames(viewer, alice_id)
+    assert alice.page.evaluate(SCREEN_SENDERS_JS) == [{"videoTransceivers": 2, "screens": 1}] * 3
+    alice.page.evaluate(
+        """() => {
+             const [peer] = window.confab.peers.values();
+             const sender = peer.pc.getSenders().find((s) => s.track?.label.startsWith("screen"));
+             sender.track.stop();
+             sender.track.dispatchEvent(new Event("ended"));
+           }"""
+    )
+    for viewer in (bob, charlie, dave):
+        expect(screen_tile(viewer, alice_id)).to_have_count(0)
+    expect(share).to_have_attribute("aria-pressed", "false")
+    # Everyone still sees everyone's camera.
+    for someone in (alice, bob, charlie, dave):
+        someone.wait_for_media(3)
+
+
+def test_the_grid_stays_usable_from_two_to_twelve_tiles_on_a_laptop_and_a_phone(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    bob = person("Bob", viewport={"width": 390, "height": 844}, prejoin=True)
+    room_url = alice.create_room("Twelve of us", capacity=12)
+
+    # The pre-join screen on a phone: one column, the preview on top.
+    bob.page.goto(room_url)
+    expect(bob.page.locator("#prejoin")).to_be_visible()
+    bob.page.wait_for_function("() => document.querySelector('.prejoin-video').videoWidth > 0")
+    expect(bob.page.locator(".prejoin-people-text")).to_have_text("Alice is in the call.")
+    bob.page.screenshot(path=str(OUTPUT / "prejoin-phone.png"))
+    assert not bob.page.evaluate("document.documentElement.scrollWidth > innerWidth")
+    bob.page.get_by_role("button", name="Join now").click()
+    bob.wait_joined()
+    bob.wait_for_media(1)
+
+    for someone, (width, height), minimum in ((alice, (1280, 720), 150), (bob, (390, 844), 96)):
+        for count in (2, 4, 7, 12):
+            someone.page.evaluate(FILL_GRID_JS, count)
+            relayout(someone, width, height)
+            grid = someone.page.evaluate(GRID_JS)
+            assert grid["count"] == count, grid
+            assert grid["overlaps"] == 0, (someone.name, count, grid)
+            assert grid["outside"] == 0, (someone.name, count, grid)
+            assert grid["narrowest"] >= minimum, (someone.name, count, grid)
+            assert not grid["pageScrollsSideways"], (someone.name, count, grid)
+            if someone is alice:  # a laptop shows all twelve without scrolling
+                assert not grid["scrolls"], (count, grid)
+        someone.page.screenshot(path=str(OUTPUT / f"grid-twelve-{someone.name.lower()}.png"))
+        # Pinned, the others go to a strip; still nothing overlaps.
+        someone.page.locator(".tile.extra").first.dblclick()
+        grid = someone.page.evaluate(GRID_JS)
+        assert grid["overlaps"] == 0, (someone.name, grid)
+        assert grid["outside"] == 0, (someone.name, grid)
+        someone.page.screenshot(path=str(OUTPUT / f"grid-pinned-{someone.name.lower()}.png"))
+
+
+def test_whoever_talks_is_highlighted_as_the_active_speaker_without_flicker(
+    person: People,
+) -> None:
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Radio hour", kind="voice")
+    bob.join(room_url)
+    charlie.join(room_url)
+    for someone in (alice, bob, charlie):
+        someone.wait_for_media(2, video=False)
+    alice_id, bob_id = alice.peer_id(), bob.peer_id()
+    for listener in (bob, charlie):
+        listener.page.get_by_role("button", name="Mute microphone").click()
+    page = charlie.page
+    page.locator(".stage-head").click()  # the page may use sound from now on
+
+    # Alice's fake microphone beeps: she is the active speaker for Charlie, nobody else is.
+    alice_tile = page.locator(f'.tile[data-peer="{alice_id}"]')
+    expect(alice_tile).to_have_class(re.compile(r"\bactive-speaker\b"))
+    assert active_speakers(charlie) == [alice_id]
+    # The highlight holds through the pauses between beeps (a few seconds of audio).
+    page.evaluate(WATCH_HIGHLIGHT_JS, alice_id)
+    start = inbound_audio_from(charlie, alice_id)
+    wait_for_audio_from(charlie, alice_id, start + 150)
+    assert page.evaluate("window.__highlight") == {"lost": 0}
+    assert active_speakers(charlie) == [alice_id]
+
+    # Bob starts talking too, as loud as Alice: the floor stays with Alice (no ping-pong).
+    bob.page.get_by_role("button", name="Unmute microphone").click()
+    expect(page.locator(f'.tile[data-peer="{bob_id}"] .mic-off')).to_be_hidden()
+    start = inbound_audio_from(charlie, bob_id)
+    wait_for_audio_from(charlie, bob_id, start + 150)
+    assert active_speakers(charlie) == [alice_id]
+    assert page.evaluate("window.__highlight") == {"lost": 0}
+
+    # Alice stops: the highlight moves to Bob.
+    alice.page.get_by_role("button", name="Mute microphone").click()
+    expect(page.locator(f'.tile[data-peer="{bob_id}"]')).to_have_class(
+        re.compile(r"\bactive-speaker\b")
+    )
+    expect(alice_tile).not_to_have_class(re.compile(r"\bactive-speaker\b"))
+    page.screenshot(path=str(OUTPUT / "voice-room-active-speaker.png"))
