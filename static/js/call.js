@@ -271,6 +271,7 @@ function removePeer(id) {
   if (!peer) return;
   peers.delete(id);
   clearTimeout(peer.offerRetry);
+  repaired(peer); // its repair timers
   if (peer.pc) peer.pc.close();
   peer.meter?.disconnect();
   if (peer.element) peer.element.srcObject = null;
@@ -299,11 +300,65 @@ function createConnection(peer) {
   pc.addEventListener("connectionstatechange", () => {
     if (peer.pc !== pc) return;
     refreshTile(peer);
-    if (pc.connectionState === "connected") capBitrates();
-    // ICE restart: negotiationneeded fires and perfect negotiation takes it from there.
-    if (pc.connectionState === "failed") pc.restartIce();
+    if (pc.connectionState === "connected") {
+      capBitrates();
+      repaired(peer);
+    } else if (pc.connectionState === "failed") {
+      restartIce(peer, pc);
+    } else if (pc.connectionState === "disconnected" && !peer.graceTimer) {
+      peer.graceTimer = setTimeout(() => {
+        peer.graceTimer = null;
+        if (peer.pc === pc && pc.connectionState === "disconnected") restartIce(peer, pc);
+      }, DISCONNECTED_GRACE_MS);
+    }
   });
   return pc;
+}
+
+// Repairing a connection. "disconnected" is often a blip that ICE's own consent checks get
+// over, so it has DISCONNECTED_GRACE_MS first; past that, or on "failed", ICE restarts: new
+// candidates on the same connection (negotiationneeded fires and perfect negotiation takes
+// it from there), so tracks, screens and file channels stay as they are and nobody's tile
+// changes. Only a connection still not connected REBUILD_AFTER_MS after its restart is
+// replaced by a new one.
+const DISCONNECTED_GRACE_MS = 2000;
+const REBUILD_AFTER_MS = 15000;
+
+function restartIce(peer, pc) {
+  if (peer.pc !== pc || peer.rebuildTimer) return; // a restart is under way: its timer decides
+  peer.iceRestarts = (peer.iceRestarts || 0) + 1;
+  pc.restartIce();
+  peer.rebuildTimer = setTimeout(() => {
+    peer.rebuildTimer = null;
+    if (peer.pc === pc && pc.connectionState !== "connected") rebuildConnection(peer);
+  }, REBUILD_AFTER_MS);
+}
+
+function repaired(peer) {
+  clearTimeout(peer.graceTimer);
+  clearTimeout(peer.rebuildTimer);
+  peer.graceTimer = peer.rebuildTimer = null;
+}
+
+// A new RTCPeerConnection for this peer, offered from our side. The other side takes the
+// offer on its own new connection (handleDescription: an offer its old one cannot apply).
+function rebuildConnection(peer) {
+  console.info(`call: rebuilding the connection with ${peer.id}`);
+  peer.rebuilds = (peer.rebuilds || 0) + 1;
+  replaceConnection(peer);
+  attachLocalTracks(peer, false); // negotiationneeded: our offer goes out
+}
+
+function replaceConnection(peer) {
+  const old = peer.pc;
+  clearTimeout(peer.offerRetry);
+  repaired(peer);
+  peer.pendingCandidates = [];
+  peer.makingOffer = false;
+  peer.ignoreOffer = false;
+  peer.stream = new MediaStream();
+  old?.close();
+  return createConnection(peer);
 }
 
 async function makeOffer(peer, pc) {
@@ -386,6 +441,13 @@ async function handleDescription(peer, description) {
   peer.settingRemoteAnswer = description.type === "answer";
   try {
     // For the polite peer in a collision this rolls its own offer back implicitly.
+    await pc.setRemoteDescription(description);
+  } catch (error) {
+    // An offer that this connection cannot take (its m-lines or DTLS identity are new) comes
+    // from a peer that rebuilt its side after a failed repair: rebuild ours to match.
+    if (description.type !== "offer" || pc.connectionState === "connected") throw error;
+    console.info(`call: ${peer.id} rebuilt the connection; so do we`, error);
+    pc = replaceConnection(peer);
     await pc.setRemoteDescription(description);
   } finally {
     peer.settingRemoteAnswer = false;
@@ -514,7 +576,7 @@ function resumeConnection(peer) {
     signaling.send({ type: "offer", to: peer.id, sdp: pc.localDescription.sdp });
   }
   const states = [pc.connectionState, pc.iceConnectionState];
-  if (states.includes("disconnected") || states.includes("failed")) pc.restartIce();
+  if (states.includes("disconnected") || states.includes("failed")) restartIce(peer, pc);
 }
 
 function isSomeoneElse(id) {

@@ -256,6 +256,55 @@ MEDIA_FLOWS_JS = """
 """
 
 
+def wait_for_async(
+    page: Page, predicate: str, arg: Any = None, *, timeout: float = 10_000, polling: float = 200
+) -> Any:
+    """Wait until `predicate`, the source of an async function of `arg`, resolves truthy;
+    return what it resolved to.
+
+    Playwright's wait_for_function does not await a promise returned by its predicate: an
+    async predicate returns a Promise, which is truthy, so the wait passes at once whatever
+    the condition. Here a plain predicate starts one call of the async one at a time in the
+    page and answers with the last result (the same shape as MEDIA_FLOWS_JS).
+    """
+    key = f"__wait_{uuid.uuid4().hex}"
+    wrapper = f"""(arg) => {{
+      const check = (window["{key}"] ||= {{ value: false, running: false }});
+      if (!check.running) {{
+        check.running = true;
+        Promise.resolve()
+          .then(() => ({predicate})(arg))
+          .then((value) => {{ check.value = value; }}, () => {{ check.value = false; }})
+          .finally(() => {{ check.running = false; }});
+      }}
+      return check.value;
+    }}"""
+    return page.wait_for_function(wrapper, arg=arg, polling=polling, timeout=timeout).json_value()
+
+
+VIDEO_FRAMES_JS = """async () => {
+  let frames = 0;
+  for (const peer of window.confab.peers.values()) {
+    if (!peer.pc) continue;
+    (await peer.pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+    });
+  }
+  return frames;
+}"""
+
+
+def frames_decoded(someone: Person) -> int:
+    """Video frames decoded so far from everyone (every connection's inbound-rtp)."""
+    return int(someone.page.evaluate(VIDEO_FRAMES_JS))
+
+
+def wait_for_more_frames(someone: Person, than: int, timeout: float = 10_000) -> None:
+    wait_for_async(
+        someone.page, f"async (than) => (await ({VIDEO_FRAMES_JS})()) > than", than, timeout=timeout
+    )
+
+
 REFUSE_FIRST_GETUSERMEDIA = """
 (() => {
   const devices = navigator.mediaDevices;

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.browser.conftest import OUTPUT, Person, Server
+from tests.browser.conftest import OUTPUT, Person, Server, frames_decoded, wait_for_more_frames
 
 pytestmark = pytest.mark.browser
 
@@ -372,26 +372,6 @@ KEPT_JS = """() => ({
   peers: window.confab.peers.size,
   kept: [...window.confab.peers.values()].every((peer) => peer.pc && peer.pc.__before_the_drop),
 })"""
-
-
-def frames_decoded(someone: Person) -> int:
-    return sum(int(row["framesDecoded"]) for row in someone.stats())
-
-
-def wait_for_more_frames(someone: Person, than: int) -> None:
-    someone.page.wait_for_function(
-        """async (than) => {
-             let frames = 0;
-             for (const peer of window.confab.peers.values()) {
-               (await peer.pc.getStats()).forEach((r) => {
-                 if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
-               });
-             }
-             return frames > than;
-           }""",
-        arg=than,
-        polling=200,
-    )
 
 
 def test_a_dropped_connection_resumes_its_seat_and_the_call_carries_on(person: People) -> None:

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from playwright.sync_api import ViewportSize, WebSocket, expect
 
-from tests.browser.conftest import OUTPUT, Person
+from tests.browser.conftest import (
+    OUTPUT,
+    Person,
+    frames_decoded,
+    wait_for_async,
+    wait_for_more_frames,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -55,10 +61,8 @@ def inbound_audio(someone: Person) -> dict[str, float]:
 
 
 def wait_for_audio_packets(someone: Person, more_than: float) -> dict[str, float]:
-    someone.page.wait_for_function(
-        f"async (n) => (await ({INBOUND_AUDIO_JS})()).packets > n",
-        arg=more_than,
-        polling=200,
+    wait_for_async(
+        someone.page, f"async (n) => (await ({INBOUND_AUDIO_JS})()).packets > n", more_than
     )
     return inbound_audio(someone)
 
@@ -135,10 +139,10 @@ def test_choices_made_before_joining_take_effect_in_the_call_and_are_remembered(
     page.get_by_role("button", name="Unmute microphone").click()
     expect(bob_on_alice.locator(".mic-off")).to_be_hidden()
     start = inbound_audio(alice)
-    alice.page.wait_for_function(
+    wait_for_async(
+        alice.page,
         f"async (e) => (await ({INBOUND_AUDIO_JS})()).energy > e + 1e-4",
-        arg=start["energy"],
-        polling=200,
+        start["energy"],
     )
 
     # The next visit remembers every choice.
@@ -228,26 +232,6 @@ WATCH_NEGOTIATION_JS = """() => {
 SENDERS_JS = """() => [...window.confab.peers.values()][0].pc.getSenders()
   .filter((s) => s.track)
   .map((s) => ({kind: s.track.kind, label: s.track.label, id: s.track.id}))"""
-
-
-def frames_decoded(someone: Person) -> int:
-    return int(sum(row["framesDecoded"] for row in someone.stats()))
-
-
-def wait_for_more_frames(someone: Person, than: int) -> None:
-    someone.page.wait_for_function(
-        """async (than) => {
-             let frames = 0;
-             for (const peer of window.confab.peers.values()) {
-               (await peer.pc.getStats()).forEach((r) => {
-                 if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
-               });
-             }
-             return frames > than;
-           }""",
-        arg=than,
-        polling=200,
-    )
 
 
 def test_switching_camera_microphone_and_speaker_during_a_call_keeps_it_without_renegotiating(
@@ -370,9 +354,10 @@ def inbound_audio_from(someone: Person, peer_id: str) -> int:
 def wait_for_audio_from(someone: Person, peer_id: str, packets: int) -> None:
     """Until `packets` audio packets came from that peer (50 a second): time measured in
     sound, not in sleeps."""
-    someone.page.wait_for_function(
+    wait_for_async(
+        someone.page,
         f"async ([id, n]) => (await ({AUDIO_FROM_JS})(id)) >= n",
-        arg=[peer_id, packets],
+        [peer_id, packets],
         polling=250,
     )
 

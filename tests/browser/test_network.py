@@ -1,0 +1,108 @@
+"""A call survives its media path going away for a while: the connection is repaired with an
+ICE restart, not torn down.
+
+The media path is blocked with traffic control on the namespace's loopback (iproute2's `tc`,
+root inside the test's own network namespace): everything but the signaling server's TCP
+port goes into an HTB class of 8 bit/s, which starves the media (UDP, ICE over TCP, IPv6)
+while the websocket keeps working. Removing the qdisc restores the path.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.browser.conftest import OUTPUT, Person, Server, wait_for_async
+
+pytestmark = pytest.mark.browser
+
+People = Callable[..., Person]
+
+
+def tc(*args: str) -> None:
+    subprocess.run(["tc", *args], check=True, capture_output=True, timeout=10)
+
+
+@contextmanager
+def media_path_blocked(server: Server) -> Iterator[None]:
+    port = str(urlsplit(server.url).port)
+    tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20")
+    try:
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
+        tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", "8bit")
+        for direction in ("dport", "sport"):  # the websocket and pages: full speed
+            tc(
+                "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+                "u32", "match", "ip", direction, port, "0xffff", "flowid", "1:10",
+            )  # fmt: skip
+        yield
+    finally:
+        tc("qdisc", "del", "dev", "lo", "root")
+
+
+# The connection to the (only) other person: its state, ICE restarts and rebuilds so far,
+# the ICE username fragment of our side, and the video frames decoded from them.
+CONNECTION_JS = """async () => {
+  const [peer] = window.confab.peers.values();
+  let frames = 0;
+  (await peer.pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
+  });
+  return {
+    state: peer.pc.connectionState,
+    restarts: peer.iceRestarts || 0,
+    rebuilds: peer.rebuilds || 0,
+    ufrag: (peer.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1],
+    frames,
+    tiles: document.querySelectorAll(".tile:not(.local):not(.screen)").length,
+  };
+}"""
+
+
+def connection(someone: Person) -> dict[str, Any]:
+    return dict(someone.page.evaluate(CONNECTION_JS))
+
+
+def wait_for_connection(someone: Person, condition: str, timeout: float) -> None:
+    wait_for_async(
+        someone.page,
+        f"async () => {{ const c = await ({CONNECTION_JS})(); return {condition}; }}",
+        polling=250,
+        timeout=timeout,
+    )
+
+
+def test_a_blocked_media_path_is_repaired_by_an_ice_restart_and_video_comes_back(
+    person: People, server: Server
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Flaky wifi")
+    bob.join(room_url)
+    for someone in (alice, bob):
+        someone.wait_for_media(1)
+    before = {someone.name: connection(someone) for someone in (alice, bob)}
+
+    with media_path_blocked(server):
+        # ICE notices (consent checks go unanswered) and, after the grace, restarts.
+        for someone in (alice, bob):
+            wait_for_connection(someone, "c.state !== 'connected'", 30_000)
+        for someone in (alice, bob):
+            wait_for_connection(someone, "c.restarts >= 1", 15_000)
+        bob.page.screenshot(path=str(OUTPUT / "media-path-blocked.png"))
+
+    # Back: connected again with new ICE credentials, the same connection, video decoding.
+    for someone in (alice, bob):
+        frames = int(before[someone.name]["frames"])
+        wait_for_connection(someone, f"c.state === 'connected' && c.frames > {frames + 30}", 30_000)
+    for someone in (alice, bob):
+        after = connection(someone)
+        assert after["rebuilds"] == 0, after
+        assert after["ufrag"] != before[someone.name]["ufrag"], (before, after)
+        assert after["tiles"] == 1, after
+        someone.wait_for_media(1)
+    bob.page.screenshot(path=str(OUTPUT / "media-path-repaired.png"))
