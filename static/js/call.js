@@ -91,6 +91,8 @@ const moderation = setupModeration({
 window.confab = {
   peers,
   signaling,
+  // The last resort of a repair, by hand (tests, the console): a new connection with `id`.
+  rebuildConnection: (id) => peers.has(id) && rebuildConnection(peers.get(id)),
   get localStream() {
     return state.localStream;
   },
@@ -340,17 +342,17 @@ function repaired(peer) {
   peer.graceTimer = peer.rebuildTimer = null;
 }
 
-// A new RTCPeerConnection for this peer, offered from our side. The other side takes the
-// offer on its own new connection (handleDescription: an offer its old one cannot apply).
+// A new RTCPeerConnection for this peer, offered from our side. The other side sees a new
+// DTLS fingerprint in the offer and takes it on a new connection of its own.
 function rebuildConnection(peer) {
   console.info(`call: rebuilding the connection with ${peer.id}`);
-  peer.rebuilds = (peer.rebuilds || 0) + 1;
   replaceConnection(peer);
   attachLocalTracks(peer, false); // negotiationneeded: our offer goes out
 }
 
 function replaceConnection(peer) {
   const old = peer.pc;
+  peer.rebuilds = (peer.rebuilds || 0) + 1;
   clearTimeout(peer.offerRetry);
   repaired(peer);
   peer.pendingCandidates = [];
@@ -433,6 +435,12 @@ async function handleDescription(peer, description) {
   }
   // A second copy of an answer (our offer was sent again): that negotiation is settled.
   if (description.type === "answer" && pc.signalingState !== "have-local-offer") return;
+  // An offer with a new DTLS identity comes from a peer that rebuilt its connection (the
+  // last step of a repair): take it on a new connection of ours too.
+  if (description.type === "offer" && pc.remoteDescription && fingerprint(description.sdp) !== fingerprint(pc.remoteDescription.sdp)) {
+    console.info(`call: ${peer.id} rebuilt the connection; so do we`);
+    pc = replaceConnection(peer);
+  }
   // Perfect negotiation (docs/protocol.md, "Negotiation").
   const readyForOffer = !peer.makingOffer && (pc.signalingState === "stable" || peer.settingRemoteAnswer);
   const collision = description.type === "offer" && !readyForOffer;
@@ -441,13 +449,6 @@ async function handleDescription(peer, description) {
   peer.settingRemoteAnswer = description.type === "answer";
   try {
     // For the polite peer in a collision this rolls its own offer back implicitly.
-    await pc.setRemoteDescription(description);
-  } catch (error) {
-    // An offer that this connection cannot take (its m-lines or DTLS identity are new) comes
-    // from a peer that rebuilt its side after a failed repair: rebuild ours to match.
-    if (description.type !== "offer" || pc.connectionState === "connected") throw error;
-    console.info(`call: ${peer.id} rebuilt the connection; so do we`, error);
-    pc = replaceConnection(peer);
     await pc.setRemoteDescription(description);
   } finally {
     peer.settingRemoteAnswer = false;
@@ -458,6 +459,10 @@ async function handleDescription(peer, description) {
     await pc.setLocalDescription();
     signaling.send({ type: "answer", to: peer.id, sdp: pc.localDescription.sdp });
   }
+}
+
+function fingerprint(sdp) {
+  return (sdp.match(/^a=fingerprint:(.+)$/m) || [])[1]?.trim() || null;
 }
 
 async function addCandidate(peer, candidate) {

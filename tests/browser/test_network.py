@@ -106,3 +106,24 @@ def test_a_blocked_media_path_is_repaired_by_an_ice_restart_and_video_comes_back
         assert after["tiles"] == 1, after
         someone.wait_for_media(1)
     bob.page.screenshot(path=str(OUTPUT / "media-path-repaired.png"))
+
+
+def test_a_connection_rebuilt_from_one_side_is_rebuilt_on_the_other_and_the_call_goes_on(
+    person: People,
+) -> None:
+    """The last step of a repair (an ICE restart that did not reconnect in time), forced."""
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Second chance")
+    bob.join(room_url)
+    for someone in (alice, bob):
+        someone.wait_for_media(1)
+    alice_id = alice.peer_id()
+
+    bob.page.evaluate("(id) => window.confab.rebuildConnection(id)", alice_id)
+    # Alice's old connection cannot take Bob's new offer: she makes a new one to match.
+    for someone in (alice, bob):
+        wait_for_connection(someone, "c.rebuilds === 1 && c.state === 'connected'", 20_000)
+        someone.wait_for_media(1)
+        after = connection(someone)
+        assert after["tiles"] == 1, after
+        assert after["frames"] > 0, after
