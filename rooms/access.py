@@ -29,6 +29,12 @@ def is_moderator(room: Room, user: User | AnonymousUser) -> bool:
     return room.moderators.filter(user=user).exists()
 
 
+def may_promote(room: Room, user: User | AnonymousUser) -> bool:
+    """Making moderators is for the room's owner and staff, not for the moderators they
+    made: a promoted moderator cannot hand the power on."""
+    return user.is_authenticated and (user.is_staff or room.owner_id == user.pk)
+
+
 def gave_password(session: SessionBase, room: Room) -> bool:
     return room.pk in session.get(SESSION_KEY, [])
 

@@ -190,7 +190,7 @@ def request_media_off(room: Room, actor: Actor, *, peer_id: str, audio: bool) ->
 def promote(room: Room, actor: Actor, *, peer_id: str) -> None:
     """The owner (or staff) makes a participant a moderator of this room."""
     with transaction.atomic():
-        if not (actor.user.is_staff or actor.user.pk == room.owner_id):
+        if not access.may_promote(room, actor.user):
             raise Forbidden("only the owner of the room may make moderators")
         target = _room_presence(room, peer_id)
         RoomModerator.objects.get_or_create(

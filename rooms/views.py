@@ -110,6 +110,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "people_url": f"/rooms/{room.slug}/people",
         "lobby_url": "/",
         "me": display_name(request.user),  # type: ignore[arg-type]
+        # "Make moderator" only in the menus of those the server lets promote.
+        "can_promote": access.may_promote(room, request.user),
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
         "history_page_size": settings.CHAT_HISTORY_SIZE,
         # Peer-to-peer files (static/js/files.js): the size limit in MiB, 0 for off.

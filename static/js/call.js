@@ -85,7 +85,7 @@ const moderation = setupModeration({
   peers,
   root: ui.call,
   isVoice,
-  canPromote: config.can_promote ?? config.is_owner ?? true,
+  canPromote: Boolean(config.can_promote),
 });
 
 window.confab = {

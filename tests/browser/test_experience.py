@@ -91,6 +91,7 @@ def test_choices_made_before_joining_take_effect_in_the_call_and_are_remembered(
     )
     assert page.evaluate("window.confab.selfId") is None
     assert sent == []
+    page.screenshot(path=str(OUTPUT / "prejoin.png"))
     microphone = prejoin.get_by_label("Microphone", exact=True)
     microphone.select_option(label="Fake Audio Input 1")
     prejoin.get_by_label("Speaker", exact=True).select_option(label="Fake Audio Output 1")
@@ -100,7 +101,6 @@ def test_choices_made_before_joining_take_effect_in_the_call_and_are_remembered(
         "() => document.querySelector('.prejoin-video').srcObject"
         "&& document.querySelector('.prejoin-video').videoWidth > 0"
     )
-    page.screenshot(path=str(OUTPUT / "prejoin.png"))
     page.get_by_label("Join with camera off").check()
     expect(page.locator(".prejoin-preview")).to_have_attribute("data-camera", "off")
     page.get_by_role("button", name="Join now").click()

@@ -3,7 +3,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 
 from rooms import services
-from rooms.models import ChatMessage, Room
+from rooms.models import ChatMessage, Room, RoomModerator
 
 pytestmark = pytest.mark.django_db
 
@@ -149,3 +149,15 @@ def test_a_bad_before_parameter_is_a_clear_error(client_for, alice, room):
     response = client_for(alice).get(f"/rooms/{room.slug}/messages?before=abc")
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
+
+
+def test_only_the_owner_and_staff_are_offered_to_make_moderators(
+    client_for, alice, bob, dana, room
+):
+    RoomModerator.objects.create(room=room, user=bob, granted_by=alice)
+
+    def can_promote(user):
+        response = client_for(user).get(f"/rooms/{room.slug}/")
+        return response.context["config"]["can_promote"]
+
+    assert (can_promote(alice), can_promote(bob), can_promote(dana)) == (True, False, True)

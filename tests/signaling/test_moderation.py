@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from rooms import moderation
-from rooms.models import ChatMessage, ModerationAction, Presence, Room, RoomBan
+from rooms.models import ChatMessage, ModerationAction, Presence, Room, RoomBan, RoomModerator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,6 +174,15 @@ async def test_hiding_a_message_of_another_room_is_not_found(call, alice):
     a, _b, _c = call
     await a.send({"type": "hide-chat", "id": 999999})
     assert (await a.receive_type("error"))["code"] == "not_found"
+
+
+async def test_a_moderator_the_owner_made_cannot_make_more_moderators(call, charlie, room, join):
+    a, b, c = call
+    await a.send({"type": "promote", "peer_id": c.peer_id})
+    await c.receive_type("role")
+    await c.send({"type": "promote", "peer_id": b.peer_id})
+    assert (await c.receive_type("error"))["code"] == "forbidden"
+    assert await database_sync_to_async(RoomModerator.objects.filter(room=room).count)() == 1
 
 
 async def test_the_owner_makes_a_moderator_who_can_then_moderate(call, charlie, room, join):
