@@ -197,6 +197,7 @@ def test_a_mute_request_turns_the_microphone_off_and_everyone_sees_the_badge(
     expect(button).to_be_focused()
     expect(button).to_have_attribute("aria-expanded", "false")
     button.press("Enter")
+    expect(menu.get_by_role("menuitem", name="Send a file…")).to_be_focused()
     alice.page.keyboard.press("ArrowDown")
     expect(menu.get_by_role("menuitem", name="Mute")).to_be_focused()
     alice.page.keyboard.press("Enter")
