@@ -223,6 +223,7 @@ def test_a_file_sent_to_the_room_reaches_whoever_accepts_it_byte_for_byte(
     assert download.value.suggested_filename == "site-photos.zip"
     assert Path(download.value.path()).read_bytes() == data
     assert sha256_received(bob, "site-photos.zip") == hashlib.sha256(data).hexdigest()
+    alice.page.mouse.move(1, 1)  # no hover on the control just clicked
     alice.page.screenshot(animations="disabled", path=str(OUTPUT / "files-sent.png"))
     bob.page.screenshot(animations="disabled", path=str(OUTPUT / "files-received.png"))
 
@@ -391,3 +392,39 @@ def test_a_file_sent_from_a_tile_menu_reaches_only_that_person_in_a_voice_room_t
     )
     alice.page.keyboard.press("Escape")
     expect(moderate).to_be_hidden()
+
+
+def test_a_rebuilt_connection_ends_its_transfers_and_files_go_on_the_new_one(
+    person: People, tmp_path: Path
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    room_url = alice.create_room("Shaky line")
+    bob.join(room_url)
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+    wait_for_files_channels(alice, 1)
+    path, _ = make_file(tmp_path, "draft.mov", 1_500_000)
+    alice.page.evaluate(HOLD_READS)
+    send_to_everyone(alice, path)
+    bob.page.get_by_role("button", name="Accept draft.mov").click()
+    wait_for_transfer(bob, f"t.state === 'receiving' && t.bytes === {FIRST_BLOCK}")
+
+    # The last step of a repair (call.js): a new RTCPeerConnection on both sides.
+    bob.page.evaluate("(id) => window.confab.rebuildConnection(id)", alice.peer_id())
+    expect(card(bob, "draft.mov")).to_contain_text("Connection lost")
+    expect(row(alice, "draft.mov", bob)).to_contain_text("Connection lost")
+    alice.page.evaluate(RELEASE_READS)
+    alice.wait_for_media(1)
+    bob.wait_for_media(1)
+
+    # The new connections have control channels of their own.
+    wait_for_files_channels(alice, 1)
+    wait_for_files_channels(bob, 1)
+    again, data = make_file(tmp_path, "draft-again.mov", 200_000)
+    send_to_everyone(alice, again)
+    bob.page.get_by_role("button", name="Accept draft-again.mov").click()
+    expect(card(bob, "draft-again.mov")).to_contain_text("Received from Alice")
+    expect(row(alice, "draft-again.mov", bob)).to_contain_text("Sent to Bob")
+    assert sha256_received(bob, "draft-again.mov") == hashlib.sha256(data).hexdigest()
+    lost = next(t for t in transfers(bob) if t["name"] == "draft.mov")
+    assert (lost["state"], lost["hasBlob"]) == ("lost", False)
