@@ -5,16 +5,7 @@ import { CLOSE, Signaling } from "./signaling.js";
 import { setupExperience } from "./experience.js";
 import { setupModeration } from "./moderation.js";
 import { startDiagnostics } from "./diagnostics.js";
-
-const gettext = window.gettext || ((text) => text);
-const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
-const interpolate =
-  window.interpolate ||
-  ((format, values, named) =>
-    named
-      ? format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]))
-      : format.replace(/%s/g, () => String(values.shift())));
-const fmt = (format, values) => interpolate(format, values, true);
+import { avatarHue, avatarInitial, fmt, gettext, ngettext } from "./dom.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const isVoice = config.kind === "voice";
@@ -820,10 +811,8 @@ function createTile(peer, local = false) {
 }
 
 function paintAvatar(tile, name) {
-  tile.initial.textContent = (Array.from(name.trim())[0] || "?").toUpperCase();
-  let hash = 0;
-  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  tile.avatar.style.setProperty("--avatar-hue", String(hash % 360));
+  tile.initial.textContent = avatarInitial(name);
+  tile.avatar.style.setProperty("--avatar-hue", avatarHue(name));
 }
 
 const STATE_WORDS = {

@@ -15,11 +15,7 @@
 // - The route: getStats `transport.selectedCandidatePairId` (or the nominated, succeeded
 //   pair), its local and remote candidates and `currentRoundTripTime`.
 
-const gettext = window.gettext || ((text) => text);
-const interpolate =
-  window.interpolate ||
-  ((format, values) => format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
-const fmt = (format, values) => interpolate(format, values, true);
+import { fmt, gettext } from "./dom.js";
 
 export const RELAY_EXPECTED_MS = 8000;
 const POLL_MS = 1000; // while the panel is open

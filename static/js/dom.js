@@ -1,6 +1,7 @@
-// Small helpers shared by the call page's experience modules (prejoin.js, devices.js,
-// screenshare.js, media-extras.js, stage.js): translated words, elements built without
-// markup strings, icons, and popovers placed by their button. All text goes through
+// Small helpers shared by the call page's modules (call.js, moderation.js, files.js,
+// diagnostics.js and the experience modules: prejoin.js, devices.js, screenshare.js,
+// media-extras.js, stage.js): translated words, elements built without markup strings,
+// icons, avatar colours, and popovers placed by their button. All text goes through
 // textContent; nothing here writes a style="" attribute (CSP: style-src 'self').
 
 export const gettext = window.gettext || ((text) => text);
@@ -95,6 +96,77 @@ const ICONS = {
     ["path", { d: "M23 21v-2a4 4 0 0 0-3-3.87" }],
     ["path", { d: "M16 3.13a4 4 0 0 1 0 7.75" }],
   ],
+  // Moderation (moderation.js): tile and room menus, the Hide button on chat messages.
+  more: [
+    ["circle", { cx: 12, cy: 5, r: 1.6 }],
+    ["circle", { cx: 12, cy: 12, r: 1.6 }],
+    ["circle", { cx: 12, cy: 19, r: 1.6 }],
+  ],
+  shield: [["path", { d: "M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z" }]],
+  // The menu's "Mute": micOff without the stand's base line.
+  mute: [
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+    ["path", { d: "M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6" }],
+    ["path", { d: "M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23" }],
+    ["line", { x1: 12, y1: 19, x2: 12, y2: 23 }],
+  ],
+  camOff: [
+    ["path", { d: "M16 16v1a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2h2m5.66 0H14a2 2 0 0 1 2 2v3.34l1 1L23 7v10" }],
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+  ],
+  star: [["polygon", { points: "12 2 15.09 8.26 22 9.27 17 14.14 18.18 21.02 12 17.77 5.82 21.02 7 14.14 2 9.27 8.91 8.26 12 2" }]],
+  remove: [
+    ["path", { d: "M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2" }],
+    ["circle", { cx: 8.5, cy: 7, r: 4 }],
+    ["line", { x1: 18, y1: 8, x2: 23, y2: 13 }],
+    ["line", { x1: 23, y1: 8, x2: 18, y2: 13 }],
+  ],
+  ban: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["line", { x1: 4.93, y1: 4.93, x2: 19.07, y2: 19.07 }],
+  ],
+  lock: [
+    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
+    ["path", { d: "M7 11V7a5 5 0 0 1 10 0v4" }],
+  ],
+  unlock: [
+    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
+    ["path", { d: "M7 11V7a5 5 0 0 1 9.9-1" }],
+  ],
+  end: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["rect", { x: 9, y: 9, width: 6, height: 6 }],
+  ],
+  hide: [
+    ["path", { d: "M17.94 17.94A10.07 10.07 0 0 1 12 20c-7 0-11-8-11-8a18.45 18.45 0 0 1 5.06-5.94" }],
+    ["path", { d: "M9.9 4.24A9.12 9.12 0 0 1 12 4c7 0 11 8 11 8a18.5 18.5 0 0 1-2.16 3.19" }],
+    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
+  ],
+  // Files (files.js): the send button, transfer cards.
+  paperclip: [
+    ["path", { d: "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" }],
+  ],
+  fileIn: [
+    ["path", { d: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" }],
+    ["polyline", { points: "14 2 14 8 20 8" }],
+    ["line", { x1: 12, y1: 11, x2: 12, y2: 17 }],
+    ["polyline", { points: "9 14 12 17 15 14" }],
+  ],
+  fileOut: [
+    ["path", { d: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" }],
+    ["polyline", { points: "14 2 14 8 20 8" }],
+    ["line", { x1: 12, y1: 18, x2: 12, y2: 12 }],
+    ["polyline", { points: "9 15 12 12 15 15" }],
+  ],
+  close: [
+    ["line", { x1: 18, y1: 6, x2: 6, y2: 18 }],
+    ["line", { x1: 6, y1: 6, x2: 18, y2: 18 }],
+  ],
+  download: [
+    ["path", { d: "M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4" }],
+    ["polyline", { points: "7 10 12 15 17 10" }],
+    ["line", { x1: 12, y1: 15, x2: 12, y2: 3 }],
+  ],
 };
 
 export function icon(name) {
@@ -130,8 +202,20 @@ export function label(button, text) {
   button.title = text;
 }
 
+// A person's avatar: the first letter of their name and a colour (the CSS variable
+// --avatar-hue), the same from the same name on their tile, the pre-join screen and file
+// transfers.
+export const avatarInitial = (name) => (Array.from(name.trim())[0] || "?").toUpperCase();
+
+export function avatarHue(name) {
+  let hash = 0;
+  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
+  return String(hash % 360);
+}
+
 let popoverCount = 0;
-const anchorPositioning = typeof CSS !== "undefined" && CSS.supports("position-area: bottom");
+// CSS anchor positioning: where the browser lacks it, place() puts a popover by its button.
+export const anchorPositioning = typeof CSS !== "undefined" && CSS.supports("position-area: bottom");
 
 // A popover (top layer, light dismiss) opened by `button`. `placement`: "above" (controls at
 // the bottom) or "below" (buttons on tiles). onOpen() fills or refreshes it.
@@ -164,16 +248,16 @@ export function popover(button, { className, title, placement = "above", role = 
   return panel;
 }
 
-// Without CSS anchor positioning: put the popover by its button, inside the window.
-export function place(panel, button, placement) {
+// Without CSS anchor positioning: put the popover by its button, inside the window, `gap`
+// pixels from it; centred on the button, or with `align: "end"` flush with its right edge.
+export function place(panel, button, placement, { gap = 8, align = "center" } = {}) {
   const anchor = button.getBoundingClientRect();
   const box = panel.getBoundingClientRect();
-  const gap = 8;
   const margin = 8;
   let top = placement === "above" ? anchor.top - box.height - gap : anchor.bottom + gap;
   if (top + box.height > innerHeight - margin) top = anchor.top - box.height - gap;
   if (top < margin) top = margin;
-  let left = anchor.left + anchor.width / 2 - box.width / 2;
+  let left = align === "end" ? anchor.right - box.width : anchor.left + anchor.width / 2 - box.width / 2;
   left = Math.max(margin, Math.min(left, innerWidth - box.width - margin));
   panel.style.setProperty("left", `${Math.round(left)}px`);
   panel.style.setProperty("top", `${Math.round(top)}px`);

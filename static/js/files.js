@@ -27,7 +27,7 @@
 //
 // experience.js calls: setupFiles(api); files.connectionMade(peer, pc); files.refreshTile(peer);
 // files.peerRemoved(peer). Everything is built with textContent; no style attributes.
-import { el, fmt, gettext, label, ngettext } from "./dom.js";
+import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext } from "./dom.js";
 
 const CONTROL_LABEL = "confab-files";
 const CHUNK = 16 * 1024; // one data channel message
@@ -42,51 +42,6 @@ const ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 // Where a transfer is. Active states can still change; the others are final.
 const ACTIVE = new Set(["waiting", "sending", "offered", "receiving"]);
-
-const SVG_NS = "http://www.w3.org/2000/svg";
-const ICONS = {
-  paperclip: [
-    ["path", { d: "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" }],
-  ],
-  file: [
-    ["path", { d: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" }],
-    ["polyline", { points: "14 2 14 8 20 8" }],
-  ],
-  fileIn: [
-    ["path", { d: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" }],
-    ["polyline", { points: "14 2 14 8 20 8" }],
-    ["line", { x1: 12, y1: 11, x2: 12, y2: 17 }],
-    ["polyline", { points: "9 14 12 17 15 14" }],
-  ],
-  fileOut: [
-    ["path", { d: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8z" }],
-    ["polyline", { points: "14 2 14 8 20 8" }],
-    ["line", { x1: 12, y1: 18, x2: 12, y2: 12 }],
-    ["polyline", { points: "9 15 12 12 15 15" }],
-  ],
-  close: [
-    ["line", { x1: 18, y1: 6, x2: 6, y2: 18 }],
-    ["line", { x1: 6, y1: 6, x2: 18, y2: 18 }],
-  ],
-  download: [
-    ["path", { d: "M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4" }],
-    ["polyline", { points: "7 10 12 15 17 10" }],
-    ["line", { x1: 12, y1: 15, x2: 12, y2: 3 }],
-  ],
-};
-
-function icon(name) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  for (const [tag, attributes] of ICONS[name]) {
-    const shape = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attributes)) shape.setAttribute(key, String(value));
-    svg.append(shape);
-  }
-  return svg;
-}
 
 function randomId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
@@ -120,13 +75,6 @@ function formatSize(bytes) {
 
 function formatPercent(fraction) {
   return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 0 }).format(fraction);
-}
-
-// The same colour as the person's avatar on their tile (call.js paintAvatar).
-function hue(name) {
-  let hash = 0;
-  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return String(hash % 360);
 }
 
 export function setupFiles(api) {
@@ -598,9 +546,8 @@ export function setupFiles(api) {
   }
 
   function makeRow(t) {
-    const initial = (Array.from(t.peer.name.trim())[0] || "?").toUpperCase();
-    const chip = el("span", { className: "xf-chip", "aria-hidden": "true", text: initial });
-    chip.style.setProperty("--avatar-hue", hue(t.peer.name));
+    const chip = el("span", { className: "xf-chip", "aria-hidden": "true", text: avatarInitial(t.peer.name) });
+    chip.style.setProperty("--avatar-hue", avatarHue(t.peer.name)); // as on their tile
     const status = el("span", { className: "xf-status" });
     const percent = el("span", { className: "xf-percent" });
     const progress = el("progress", { className: "xf-progress", max: "100", value: "0" });

@@ -18,14 +18,7 @@
 // Everything else it learns from signaling events (welcome, role, room-updated, peer-left,
 // chat-hidden, error, close). All text is set with textContent; no inline styles or handlers.
 
-const gettext = window.gettext || ((text) => text);
-const interpolate =
-  window.interpolate ||
-  ((format, values, named) =>
-    named
-      ? format.replace(/%\((\w+)\)s/g, (_, key) => String(values[key]))
-      : format.replace(/%s/g, () => String(values.shift())));
-const fmt = (format, values) => interpolate(format, values, true);
+import { anchorPositioning, el, fmt, gettext, icon, label, place } from "./dom.js";
 
 export const MODERATION_TYPES = new Set([
   "kick",
@@ -47,82 +40,6 @@ const BAN_CHOICES = [
   { minutes: null, label: () => gettext("Until lifted") },
 ];
 
-// Icons: lists of [tag, attributes], drawn with the stroke style of call.css.
-const ICONS = {
-  more: [
-    ["circle", { cx: 12, cy: 5, r: 1.6 }],
-    ["circle", { cx: 12, cy: 12, r: 1.6 }],
-    ["circle", { cx: 12, cy: 19, r: 1.6 }],
-  ],
-  shield: [["path", { d: "M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z" }]],
-  micOff: [
-    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
-    ["path", { d: "M9 9v3a3 3 0 0 0 5.12 2.12M15 9.34V4a3 3 0 0 0-5.94-.6" }],
-    ["path", { d: "M17 16.95A7 7 0 0 1 5 12v-2m14 0v2a7 7 0 0 1-.11 1.23" }],
-    ["line", { x1: 12, y1: 19, x2: 12, y2: 23 }],
-  ],
-  camOff: [
-    ["path", { d: "M16 16v1a2 2 0 0 1-2 2H3a2 2 0 0 1-2-2V7a2 2 0 0 1 2-2h2m5.66 0H14a2 2 0 0 1 2 2v3.34l1 1L23 7v10" }],
-    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
-  ],
-  star: [["polygon", { points: "12 2 15.09 8.26 22 9.27 17 14.14 18.18 21.02 12 17.77 5.82 21.02 7 14.14 2 9.27 8.91 8.26 12 2" }]],
-  remove: [
-    ["path", { d: "M16 21v-2a4 4 0 0 0-4-4H5a4 4 0 0 0-4 4v2" }],
-    ["circle", { cx: 8.5, cy: 7, r: 4 }],
-    ["line", { x1: 18, y1: 8, x2: 23, y2: 13 }],
-    ["line", { x1: 23, y1: 8, x2: 18, y2: 13 }],
-  ],
-  ban: [
-    ["circle", { cx: 12, cy: 12, r: 10 }],
-    ["line", { x1: 4.93, y1: 4.93, x2: 19.07, y2: 19.07 }],
-  ],
-  lock: [
-    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
-    ["path", { d: "M7 11V7a5 5 0 0 1 10 0v4" }],
-  ],
-  unlock: [
-    ["rect", { x: 3, y: 11, width: 18, height: 11, rx: 2, ry: 2 }],
-    ["path", { d: "M7 11V7a5 5 0 0 1 9.9-1" }],
-  ],
-  end: [
-    ["circle", { cx: 12, cy: 12, r: 10 }],
-    ["rect", { x: 9, y: 9, width: 6, height: 6 }],
-  ],
-  hide: [
-    ["path", { d: "M17.94 17.94A10.07 10.07 0 0 1 12 20c-7 0-11-8-11-8a18.45 18.45 0 0 1 5.06-5.94" }],
-    ["path", { d: "M9.9 4.24A9.12 9.12 0 0 1 12 4c7 0 11 8 11 8a18.5 18.5 0 0 1-2.16 3.19" }],
-    ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
-  ],
-};
-
-const SVG_NS = "http://www.w3.org/2000/svg";
-
-function icon(name) {
-  const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", "0 0 24 24");
-  svg.setAttribute("aria-hidden", "true");
-  svg.setAttribute("focusable", "false");
-  for (const [tag, attributes] of ICONS[name]) {
-    const shape = document.createElementNS(SVG_NS, tag);
-    for (const [key, value] of Object.entries(attributes)) shape.setAttribute(key, String(value));
-    svg.append(shape);
-  }
-  return svg;
-}
-
-function el(tag, attributes = {}, ...children) {
-  const element = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === false || value === null || value === undefined) continue;
-    if (key === "text") element.textContent = value;
-    else if (key === "className") element.className = value;
-    else element.setAttribute(key, value === true ? "" : String(value));
-  }
-  element.append(...children);
-  return element;
-}
-
-const anchorPositioning = typeof CSS !== "undefined" && CSS.supports("position-area: bottom");
 let menuCount = 0;
 
 export function setupModeration({ signaling, peers, root, isVoice = false, canPromote = true }) {
@@ -152,14 +69,14 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
 
   // --- Menus: a popover of menu items, opened by its button (popovertarget) ----------------
 
-  function makeMenu(button, label, fill, placement, allowed = () => isModerator) {
+  function makeMenu(button, name, fill, placement, allowed = () => isModerator) {
     menuCount += 1;
     const menu = el("div", {
       className: `mod-menu ${placement}`,
       id: `mod-menu-${menuCount}`,
       role: "menu",
       popover: "auto",
-      "aria-label": label,
+      "aria-label": name,
     });
     button.setAttribute("popovertarget", menu.id);
     button.setAttribute("aria-haspopup", "menu");
@@ -178,7 +95,11 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
       button.setAttribute("aria-expanded", String(open));
       button.classList.toggle("open", open);
       if (!open) return;
-      if (!anchorPositioning) place(menu, button, placement);
+      // Without CSS anchor positioning: by its button; a tile's menu (below) ends at the
+      // button's right edge, the room menu (above) is centred on its button.
+      if (!anchorPositioning) {
+        place(menu, button, placement, { gap: 6, align: placement === "above" ? "center" : "end" });
+      }
       items(menu)[0]?.focus();
     });
     menu.addEventListener("keydown", (event) => menuKeys(event, menu, button));
@@ -209,22 +130,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     }
   }
 
-  // Without CSS anchor positioning: put the menu by its button, inside the window.
-  function place(menu, button, placement) {
-    const anchor = button.getBoundingClientRect();
-    const box = menu.getBoundingClientRect();
-    const gap = 6;
-    const margin = 8;
-    let top = placement === "above" ? anchor.top - box.height - gap : anchor.bottom + gap;
-    if (top + box.height > innerHeight - margin) top = anchor.top - box.height - gap;
-    if (top < margin) top = margin;
-    let left = placement === "above" ? anchor.left + anchor.width / 2 - box.width / 2 : anchor.right - box.width;
-    left = Math.max(margin, Math.min(left, innerWidth - box.width - margin));
-    menu.style.setProperty("left", `${Math.round(left)}px`);
-    menu.style.setProperty("top", `${Math.round(top)}px`);
-  }
-
-  function menuItem(label, iconName, action, { disabled = false, danger = false, hint = "" } = {}) {
+  function menuItem(text, iconName, action, { disabled = false, danger = false, hint = "" } = {}) {
     const button = el(
       "button",
       {
@@ -235,7 +141,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
         disabled,
       },
       typeof iconName === "string" ? icon(iconName) : iconName,
-      el("span", { className: "mod-item-text", text: label }),
+      el("span", { className: "mod-item-text", text }),
     );
     if (hint) button.append(el("span", { className: "mod-item-hint", text: hint }));
     button.addEventListener("click", () => {
@@ -261,13 +167,12 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
       tile.modMenu = menu;
     }
     tile.modButton.classList.toggle("mod-only", tileProviders.length === 0);
-    const label = isModerator
+    const words = isModerator
       ? fmt(gettext("Moderate %(name)s"), { name: peer.name })
       : fmt(gettext("Options for %(name)s"), { name: peer.name });
-    if (tile.modButton.getAttribute("aria-label") !== label) {
-      tile.modButton.setAttribute("aria-label", label);
-      tile.modButton.title = label;
-      tile.modMenu.setAttribute("aria-label", label);
+    if (tile.modButton.getAttribute("aria-label") !== words) {
+      label(tile.modButton, words);
+      tile.modMenu.setAttribute("aria-label", words);
     }
   }
 
@@ -284,7 +189,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
       title,
       ...extras,
       ...(extras.length ? [separator()] : []),
-      menuItem(gettext("Mute"), "micOff", () => act({ type: "mute", peer_id: id }), {
+      menuItem(gettext("Mute"), "mute", () => act({ type: "mute", peer_id: id }), {
         disabled: !peer.media.audio,
         hint: peer.media.audio ? "" : gettext("already off"),
       }),
@@ -317,15 +222,10 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
 
   const roomButton = el(
     "button",
-    {
-      type: "button",
-      className: "control mod-only room-mod-button",
-      id: "moderator-controls",
-      "aria-label": gettext("Moderator controls"),
-      title: gettext("Moderator controls"),
-    },
+    { type: "button", className: "control mod-only room-mod-button", id: "moderator-controls" },
     icon("shield"),
   );
+  label(roomButton, gettext("Moderator controls"));
   const roomMenu = makeMenu(roomButton, gettext("Moderator controls"), roomMenuItems, "above");
   if (controls) {
     const leave = controls.querySelector(".leave");
@@ -390,12 +290,12 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     });
   }
 
-  function reasonField(label) {
+  function reasonField(text) {
     return (n) =>
       el(
         "div",
         { className: "field" },
-        el("label", { for: `mod-reason-${n}`, text: label }),
+        el("label", { for: `mod-reason-${n}`, text }),
         el("textarea", {
           id: `mod-reason-${n}`,
           name: "reason",

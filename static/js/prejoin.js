@@ -7,20 +7,14 @@
 //   const prejoin = setupPrejoin(api, devices);
 //   await prejoin.show();   // resolves when the person clicks Join (at once if they chose
 //                           // to skip this screen)
-import { el, fmt, gettext, icon, label, ngettext } from "./dom.js";
+import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext } from "./dom.js";
 
 const PEOPLE_EVERY_MS = 5000;
 const METER_SEGMENTS = 12;
 
-function hue(name) {
-  let hash = 0;
-  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return String(hash % 360);
-}
-
 function avatar(name, className = "avatar") {
-  const node = el("span", { className }, el("span", { className: "avatar-initial", text: (Array.from(name.trim())[0] || "?").toUpperCase() }));
-  node.style.setProperty("--avatar-hue", hue(name));
+  const node = el("span", { className }, el("span", { className: "avatar-initial", text: avatarInitial(name) }));
+  node.style.setProperty("--avatar-hue", avatarHue(name));
   return node;
 }
 
