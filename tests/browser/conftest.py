@@ -15,18 +15,11 @@ tests reuse that account's cookies (signing up hashes a password, which is slow)
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +35,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.servers_common import REPO, Server, daphne
+
 OUTPUT = REPO / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -59,7 +53,6 @@ CHROMIUM_FLAGS = [
     "--allow-loopback-in-peer-connection",
 ]
 PASSWORD = "Browser-test-pw-8417"
-SERVER_START_TIMEOUT = 30.0
 
 expect.set_options(timeout=10_000)
 
@@ -68,50 +61,6 @@ def loopback_only() -> bool:
     """True inside a network namespace whose only interface is lo (if_nameindex asks the
     kernel about the current namespace; /sys/class/net would describe the host's)."""
     return [name for _, name in socket.if_nameindex()] == ["lo"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    url: str
-    env: dict[str, str]
-    log: Path
-
-    def manage(self, *args: str) -> str:
-        """Run a management command against this server's database."""
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=REPO,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
-        return done.stdout
-
-
-def _wait_until_up(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}:\n{log.read_text()}")
-        connection = HTTPConnection("127.0.0.1", port, timeout=2)
-        try:
-            connection.request("GET", "/accounts/login/")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.1)  # polling for the server to come up, not waiting for a result
-    raise RuntimeError(f"daphne did not answer within {SERVER_START_TIMEOUT} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")
@@ -123,68 +72,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         )
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium; make test does it)")
-    tmp = tmp_path_factory.mktemp("server")
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        DEBUG="0",
-        HTTPS="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"sqlite:///{tmp / 'db.sqlite3'}",
-        REDIS_URL="",
-        STUN_URLS="",  # no external STUN: an empty list (django-environ gives [] for "")
-        TURN_URLS="",
-        ICE_TRANSPORT_POLICY="all",
-        # The suite reuses a few accounts across many rooms in a couple of minutes; the
-        # per-person join throttle is tested elsewhere, not here.
-        JOINS_PER_MINUTE="600",
-        # Peer-to-peer files (tests/browser/test_files.py): a small limit, so that a file
-        # over it is small too. Nothing else in the suite sends files.
-        FILE_TRANSFER_MAX_MB="2",
-        PYTHONUNBUFFERED="1",
-    )
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    log = tmp / "daphne.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(port, process, log)
-        yield Server(url=url, env=env, log=log)
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    # Peer-to-peer files (tests/browser/test_files.py): a small limit, so that a file over it
+    # is small too. Nothing else in the suite sends files.
+    with daphne(tmp_path_factory.mktemp("server"), FILE_TRANSFER_MAX_MB="2") as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -1,71 +1,34 @@
 """Servers that browser tests start for themselves, inside the test's network namespace:
-coturn, a daphne configured for TURN, and the whole nginx + Redis + workers cluster of
-deploy/run-cluster.sh. Also `Crowd`: people on a server other than the session's one.
+coturn, a daphne configured for TURN (tests/servers_common.py's `daphne`, with settings),
+and the whole nginx + Redis + workers cluster of deploy/run-cluster.sh. Also `Crowd`:
+people on a server other than the session's one.
 
 Every process is started here and stopped by its PID; everything listens on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import socket
 import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
 
 from playwright.sync_api import Browser, ConsoleMessage
 
-from tests.browser.conftest import REPO, Person, Server, free_port
-
-START_TIMEOUT = 30.0
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)  # polling a condition, not waiting for a result
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-    """Stop one process we started, by its PID: `sig`, then SIGKILL if it lingers."""
-    if process.poll() is None:
-        os.kill(process.pid, sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-chars:]
-    except OSError:
-        return f"({path} unreadable)"
-
-
-def http_status(url_host: str, port: int, path: str) -> int | None:
-    connection = HTTPConnection(url_host, port, timeout=2)
-    try:
-        connection.request("GET", path)
-        return connection.getresponse().status
-    except OSError:
-        return None
-    finally:
-        connection.close()
-
+from tests.browser.conftest import Person
+from tests.servers_common import (
+    REPO,
+    START_TIMEOUT,
+    base_env,
+    free_port,
+    stop,
+    tail,
+    wait_until,
+)
 
 # --- coturn ---------------------------------------------------------------------------------
 
@@ -155,81 +118,6 @@ def coturn(
 
         wait_until(up, START_TIMEOUT, "turnserver to answer STUN")
         yield turn
-    finally:
-        stop(process)
-
-
-# --- one daphne with its own settings --------------------------------------------------------
-
-
-def base_env(database: Path) -> dict[str, str]:
-    """The environment of the session's server (tests/browser/conftest.py), for another
-    database; callers add or override settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "DATABASE_URL"}
-        and not key.startswith(("TURN_", "STUN_", "ICE_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        DEBUG="0",
-        HTTPS="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"sqlite:///{database}",
-        REDIS_URL="",
-        STUN_URLS="",
-        TURN_URLS="",
-        ICE_TRANSPORT_POLICY="all",
-        JOINS_PER_MINUTE="600",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-@contextmanager
-def daphne(workdir: Path, **settings: str) -> Iterator[Server]:
-    """A daphne of its own (own SQLite database, in-memory channel layer) with `settings`
-    added to the environment, e.g. TURN_URLS=..., TURN_SECRET=..."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    env = base_env(workdir / "db.sqlite3")
-    env.update(settings)
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    port = free_port()
-    log = workdir / "daphne.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"daphne exited with {process.returncode}:\n{tail(log)}")
-            return http_status("127.0.0.1", port, "/accounts/login/") == 200
-
-        wait_until(up, START_TIMEOUT, "daphne to answer")
-        yield Server(url=f"http://127.0.0.1:{port}", env=env, log=log)
     finally:
         stop(process)
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.servers import Cluster, Crowd, cluster, crowd, wait_until
+from tests.browser.servers import Cluster, Crowd, cluster, crowd
+from tests.servers_common import wait_until
 
 pytestmark = pytest.mark.browser
 

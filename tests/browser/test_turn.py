@@ -22,7 +22,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import OUTPUT, Person
-from tests.browser.servers import Coturn, coturn, crowd, daphne, free_udp_port, wait_until
+from tests.browser.servers import Coturn, coturn, crowd, free_udp_port
+from tests.servers_common import daphne, wait_until
 
 pytestmark = pytest.mark.browser
 

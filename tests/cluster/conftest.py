@@ -14,9 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,24 +25,9 @@ import websockets
 from django.db import connection
 
 from tests.async_db import close_consumer_connections
+from tests.servers_common import free_port, start_daphne, stop, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["close_consumer_connections"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class RedisServer:
@@ -107,22 +90,7 @@ class Worker:
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix=f"confab-{worker_id}-", suffix=".log", delete=False
         )
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "config.asgi:application",
-            ],
-            cwd=ROOT,
-            env={**env, "WORKER_ID": worker_id},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
+        self.process = start_daphne(self.port, {**env, "WORKER_ID": worker_id}, self.log)
         wait_until(self.healthy, 30, f"worker {worker_id} to serve /healthz")
 
     @property
@@ -151,13 +119,7 @@ class Worker:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop(self.process, timeout=10)
         self.log.close()
         os.unlink(self.log.name)
 
