@@ -21,7 +21,10 @@ def best_load(relay: list[dict[str, Any]], bound_ms: float = 50) -> int:
     passing = [
         r["offered_per_s"]
         for r in relay
-        if r["p99_ms"] < bound_ms and r["achieved_per_s"] >= 0.95 * r["offered_per_s"]
+        if "failed" not in r
+        and not r.get("lost")
+        and r["p99_ms"] < bound_ms
+        and r["achieved_per_s"] >= 0.95 * r["offered_per_s"]
     ]
     return max(passing) if passing else 0
 
@@ -31,7 +34,7 @@ def tables(results: dict[str, Any]) -> str:
     lines = [
         f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, "
         f"Redis {m['redis']}; {m['packages']}. Servers pinned to CPU 0, the load generator to CPU 1. "
-        f"Reproduce every row with `{COMMAND}` (about 20 minutes); raw figures in `bench/results/latest.json`.",
+        f"Reproduce every row with `{COMMAND}` (about 45 minutes); raw figures in `bench/results/latest.json`.",
         "",
         "### Relay (offer / answer / candidate; 100 rooms of 2; ~3 KB SDP, ~250-byte candidates)",
         "",
@@ -42,8 +45,14 @@ def tables(results: dict[str, Any]) -> str:
         floors = {r["offered_per_s"]: r for r in s["floor_relay"]}
         for r in s["relay"]:
             f = floors.get(r["offered_per_s"], {})
+            if "failed" in r:
+                lines.append(
+                    f"| {s['layer']}, {s['workers']} worker(s) | {r['offered_per_s']} | **failed**: {r['failed']} | | | | | {f.get('p99_ms', '-')} | {f.get('server_cpu_ms_per_msg', '-')} | |"
+                )
+                continue
+            lost = f" ({r['lost']} lost)" if r.get("lost") else ""
             lines.append(
-                f"| {s['layer']}, {s['workers']} worker(s) | {r['offered_per_s']} | {r['achieved_per_s']} | {r['p50_ms']} | {r['p99_ms']} | "
+                f"| {s['layer']}, {s['workers']} worker(s) | {r['offered_per_s']} | {r['achieved_per_s']}{lost} | {r['p50_ms']} | {r['p99_ms']} | "
                 f"{r['server_cpu_ms_per_msg']} | {r['redis_cpu_ms_per_msg']} | {f.get('p99_ms', '-')} | {f.get('server_cpu_ms_per_msg', '-')} | "
                 f"{ratio(r['server_cpu_ms_per_msg'], f.get('server_cpu_ms_per_msg', 0))} |"
             )

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -218,18 +219,28 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if channel is None:
             raise ProtocolError(protocol.UNKNOWN_PEER, "no such peer in this room", message.type)
         payload = message.fields.get("sdp") if message.type != "candidate" else None
-        await self.channel_layer.send(
-            channel,
-            {
-                "type": "signal.relay",
-                "kind": message.type,
-                "room": self.room_id,
-                "from": self.peer_id,
-                "from_channel": self.channel_name,
-                "sdp": payload,
-                "candidate": message.fields.get("candidate"),
-            },
-        )
+        try:
+            await self.channel_layer.send(
+                channel,
+                {
+                    "type": "signal.relay",
+                    "kind": message.type,
+                    "room": self.room_id,
+                    "from": self.peer_id,
+                    "from_channel": self.channel_name,
+                    "sdp": payload,
+                    "candidate": message.fields.get("candidate"),
+                },
+            )
+        except ChannelFull:
+            # Only the core Redis layer (CHANNEL_LAYER=core) has a capacity: the target's
+            # worker is that far behind. Dropping the message and saying so keeps the
+            # sender's socket; an exception here would close it with 1011 and drop them.
+            raise ProtocolError(
+                protocol.SERVER_ERROR,
+                "the recipient's server is overloaded; the message was not delivered",
+                message.type,
+            ) from None
 
     async def on_chat(self, message: Message) -> None:
         try:
