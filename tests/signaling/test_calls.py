@@ -4,6 +4,8 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django.db.backends import utils as db_utils
 from django.test import override_settings
 
@@ -460,3 +462,27 @@ async def test_a_flood_of_bare_pings_falls_through_to_the_rate_limit(alice, room
     replies = [await a.receive() for _ in range(60)]
     assert {r["type"] for r in replies} <= {"pong", "error"}
     assert any(r["type"] == "error" and r["code"] == "rate_limited" for r in replies)
+
+
+async def test_a_relay_the_layer_cannot_take_is_an_error_and_the_sender_stays(
+    alice, bob, room, join, monkeypatch
+):
+    """The core Redis layer raises ChannelFull when the target's worker is far behind."""
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    layer = get_channel_layer()
+    send = layer.send
+
+    async def full_for_relays(channel, message):
+        if message["type"] == "signal.relay":
+            raise ChannelFull()
+        await send(channel, message)
+
+    monkeypatch.setattr(layer, "send", full_for_relays)
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0"})
+    error = await b.receive_type("error")
+    assert (error["code"], error["ref"]) == ("server_error", "offer")
+    monkeypatch.setattr(layer, "send", send)
+    await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0 again"})
+    assert (await a.receive_type("offer"))["sdp"] == "v=0 again"
