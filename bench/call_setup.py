@@ -80,11 +80,11 @@ def join(page: Page, url: str) -> None:
     page.wait_for_function("() => window.confab && window.confab.selfId", timeout=TIMEOUT_MS)
 
 
-def one_call(alice: BrowserContext, bob: BrowserContext, url: str) -> dict[str, float]:
-    first = alice.new_page()
+def one_call(first: Page, second: Page, url: str) -> dict[str, float]:
+    """One call in a fresh room; each person's page is reused from call to call (closing
+    a page that held a call could hang Chromium's teardown)."""
     join(first, url)
     first.evaluate(WATCH_FIRST_FRAME_JS)
-    second = bob.new_page()
     second.goto(url)
     join_button = second.get_by_role("button", name="Join now")
     join_button.wait_for(timeout=TIMEOUT_MS)
@@ -106,7 +106,7 @@ def one_call(alice: BrowserContext, bob: BrowserContext, url: str) -> dict[str, 
     }
     for page in (second, first):
         page.get_by_role("button", name="Leave").click()
-        page.close()
+        page.wait_for_url(lambda url: "/rooms/" not in url, timeout=TIMEOUT_MS)  # the lobby
     return result
 
 
@@ -121,10 +121,11 @@ def measure() -> dict[str, Any]:
             ]
             for context, cookie in zip(contexts, cookies, strict=True):
                 signed_in(context, cookie)
+            pages = [context.new_page() for context in contexts]
             calls = []
             for n in range(CALLS + 1):
                 (slug,) = make_rooms(base, cookies[0], 1, 2)
-                call = one_call(contexts[0], contexts[1], f"{base}/rooms/{slug}/")
+                call = one_call(pages[0], pages[1], f"{base}/rooms/{slug}/")
                 print(
                     f"  call {n}{' (warm-up, not counted)' if n == 0 else ''}: {call}", flush=True
                 )
