@@ -38,6 +38,9 @@ const MIB = 1024 * 1024;
 const CONTROL_MAX = 4096; // a longer control message is ignored
 const NAME_MAX = 255;
 const PENDING_MAX = 10; // unanswered offers from one person; more are declined unseen
+// An offer waits this long for the other page's hello on the control channel. A page with
+// file transfer off (FILE_TRANSFER_MAX_MB=0 when it loaded) never says it.
+const CONTROL_OPEN_MS = 10_000;
 const ID = /^[A-Za-z0-9_-]{8,64}$/;
 
 // Where a transfer is. Active states can still change; the others are final.
@@ -92,9 +95,9 @@ export function setupFiles(api) {
     get transfers() {
       return transfers.map(snapshot);
     },
-    // Peer ids whose control channel is open.
+    // Peer ids whose control channel is open and whose page said hello.
     get connected() {
-      return [...links.values()].filter((link) => link.control.readyState === "open").map((link) => link.peer.id);
+      return [...links.values()].filter((link) => link.ready && link.control.readyState === "open").map((link) => link.peer.id);
     },
   };
   if (window.confab) window.confab.files = exposed;
@@ -141,7 +144,7 @@ export function setupFiles(api) {
   ]);
 
   function paintButton() {
-    const someone = [...links.values()].some((link) => link.control.readyState === "open");
+    const someone = [...links.values()].some((link) => link.ready && link.control.readyState === "open");
     button.disabled = !someone || api.state.ended;
   }
 
@@ -161,11 +164,17 @@ export function setupFiles(api) {
       console.warn("files: no control channel", error);
       return;
     }
-    const link = { peer, pc, control, outbox: [] };
+    // `ready` once the other page said hello: a negotiated channel opens on our side as
+    // soon as the connection's SCTP is up, even when the other page (file transfer off)
+    // never made its end, and what we send then is dropped unread.
+    const link = { peer, pc, control, outbox: [], ready: false };
     links.set(peer.id, link);
     control.addEventListener("open", () => {
-      for (const text of link.outbox.splice(0)) control.send(text);
-      paintButton();
+      try {
+        control.send(JSON.stringify({ type: "files-hello" }));
+      } catch (error) {
+        console.warn("files: hello not sent", error);
+      }
     });
     control.addEventListener("message", ({ data }) => onControl(link, data));
     control.addEventListener("close", () => linkClosed(link));
@@ -175,8 +184,8 @@ export function setupFiles(api) {
   function sendControl(link, message) {
     const text = JSON.stringify(message);
     const { control } = link;
-    if (control.readyState === "connecting") {
-      link.outbox.push(text);
+    if (!link.ready && (control.readyState === "connecting" || control.readyState === "open")) {
+      link.outbox.push(text); // until the other page's hello
       return true;
     }
     if (control.readyState !== "open") return false;
@@ -207,6 +216,13 @@ export function setupFiles(api) {
     try {
       message = JSON.parse(data);
     } catch {
+      return;
+    }
+    if (message?.type === "files-hello") {
+      if (link.ready) return;
+      link.ready = true;
+      for (const text of link.outbox.splice(0)) link.control.send(text);
+      paintButton();
       return;
     }
     if (!message || typeof message !== "object" || typeof message.id !== "string" || !ID.test(message.id)) return;
@@ -278,6 +294,14 @@ export function setupFiles(api) {
       t.file = file;
       t.state = "waiting";
       if (!sendControl(link, { type: "file-offer", id: t.id, name, size: file.size, mime: t.mime })) finish(t, "lost");
+      else if (!link.ready) {
+        setTimeout(() => {
+          if (t.state !== "waiting" || link.ready) return;
+          // Not sent later either: nobody would be waiting for the answer.
+          link.outbox = link.outbox.filter((text) => JSON.parse(text).id !== t.id);
+          finish(t, "unreachable");
+        }, CONTROL_OPEN_MS);
+      }
       paint(t);
     }
   }
@@ -599,6 +623,8 @@ export function setupFiles(api) {
         return t.by === "them" ? fmt(gettext("%(name)s cancelled"), { name }) : gettext("Cancelled");
       case "lost":
         return gettext("Connection lost");
+      case "unreachable":
+        return fmt(gettext("%(name)s cannot receive files here"), { name });
       case "failed":
         return gettext("The file could not be read");
       default:

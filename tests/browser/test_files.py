@@ -428,3 +428,47 @@ def test_a_rebuilt_connection_ends_its_transfers_and_files_go_on_the_new_one(
     assert sha256_received(bob, "draft-again.mov") == hashlib.sha256(data).hexdigest()
     lost = next(t for t in transfers(bob) if t["name"] == "draft.mov")
     assert (lost["state"], lost["hasBlob"]) == ("lost", False)
+
+
+FILES_OFF_JS = """
+new MutationObserver((_, observer) => {
+  const element = document.getElementById("room-config");
+  try {
+    const config = JSON.parse(element.textContent);
+    config.file_transfer_max_mb = 0;
+    element.textContent = JSON.stringify(config);
+    observer.disconnect();
+  } catch {
+    // not there, or not parsed whole yet
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
+
+def test_someone_whose_page_has_file_transfer_off_is_named_rather_than_waited_for(
+    person: People, tmp_path: Path
+) -> None:
+    """A page loaded with FILE_TRANSFER_MAX_MB=0 (say, before a restart that changed it)
+    opens no file channel: an offer to it ends with a word instead of waiting forever."""
+    alice, bob, charlie = person("Alice"), person("Bob"), person("Charlie")
+    room_url = alice.create_room("Mixed pages")
+
+    # Bob's page reads a room-config with file transfer off. (Rewritten as the parser adds
+    # it: a document served by page.route would not count as loopback for Chromium's local
+    # network access checks, and its websocket would be refused.)
+    bob.page.add_init_script(FILES_OFF_JS)
+    bob.join(room_url)
+    charlie.join(room_url)
+    alice.wait_for_media(2)
+    expect(bob.page.get_by_role("button", name="Send a file to everyone")).to_have_count(0)
+
+    wait_for_files_channels(alice, 1)  # Charlie's
+
+    path, _ = make_file(tmp_path, "agenda.txt", 2_000)
+    send_to_everyone(alice, path)
+    expect(row(alice, "agenda.txt", charlie)).to_contain_text("Waiting for Charlie")
+    expect(row(alice, "agenda.txt", bob)).to_contain_text(
+        "Bob cannot receive files here", timeout=20_000
+    )
+    expect(card(charlie, "agenda.txt")).to_be_visible()
+    expect(card(bob, "agenda.txt")).to_have_count(0)
