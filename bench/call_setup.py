@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import sys
 from typing import Any
@@ -30,7 +29,7 @@ from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from bench.report import write_report
 from bench.run import ROOT, cluster, machine, make_accounts, make_rooms
-from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, loopback_only
 
 CALLS = 10
 TIMEOUT_MS = 20_000
@@ -62,10 +61,6 @@ NOTE_CLICK_JS = """
   "click", () => { window.__joinClickedAt = performance.timeOrigin + performance.now(); },
   { capture: true })
 """
-
-
-def loopback_only() -> bool:
-    return [name for _, name in socket.if_nameindex()] == ["lo"]
 
 
 def signed_in(context: BrowserContext, cookie: str) -> None:

@@ -526,8 +526,7 @@ async def relay_phase(
         )
         if result["p99_ms"] > 200:
             break  # far past saturation: higher loads would only queue
-    with contextlib.suppress(websockets.ConnectionClosed):
-        await close_all([p for pair in pairs for p in pair])
+    await close_all([p for pair in pairs for p in pair])
     return results
 
 

@@ -263,9 +263,7 @@ function removePeer(id) {
   const peer = peers.get(id);
   if (!peer) return;
   peers.delete(id);
-  clearTimeout(peer.offerRetry);
-  repaired(peer); // its repair timers
-  if (peer.pc) peer.pc.close();
+  closeConnection(peer);
   peer.meter?.disconnect();
   if (peer.element) peer.element.srcObject = null;
   blockedMedia.delete(peer.element);
@@ -342,16 +340,20 @@ function rebuildConnection(peer) {
 }
 
 function replaceConnection(peer) {
-  const old = peer.pc;
   peer.rebuilds = (peer.rebuilds || 0) + 1;
-  clearTimeout(peer.offerRetry);
-  repaired(peer);
+  closeConnection(peer);
   peer.pendingCandidates = [];
   peer.makingOffer = false;
   peer.ignoreOffer = false;
   peer.stream = new MediaStream();
-  old?.close();
   return createConnection(peer);
+}
+
+// The peer's connection and its timers (offer re-sends, repairs) end.
+function closeConnection(peer) {
+  clearTimeout(peer.offerRetry);
+  repaired(peer);
+  peer.pc?.close();
 }
 
 async function makeOffer(peer, pc) {

@@ -4,8 +4,9 @@
 //
 // - Every RTCPeerConnection gets a control channel as soon as it exists: both sides create
 //   `confab-files` with {negotiated: true, id: 0}, so no DCEP handshake is needed and neither
-//   side waits for the other. It carries small JSON messages: file-offer, file-accept,
-//   file-decline, file-cancel, file-done.
+//   side waits for the other. It carries small JSON messages: files-hello (each side, when
+//   the channel opens; nothing else goes out before the other side's), file-offer,
+//   file-accept, file-decline, file-cancel, file-done.
 // - After file-accept, the sender opens a channel of its own for the bytes,
 //   `file:<id>` (in-band DCEP: once SCTP runs, no renegotiation), and sends the file as
 //   16 KiB ArrayBuffers, waiting whenever more than HIGH_WATER bytes are buffered
@@ -85,9 +86,11 @@ export function setupFiles(api) {
   const limit = limitMb * MIB;
   const enabled =
     limit > 0 && typeof RTCPeerConnection !== "undefined" && "createDataChannel" in RTCPeerConnection.prototype;
-  const links = new Map(); // peer id -> {peer, pc, control, outbox}
+  const links = new Map(); // peer id -> {peer, pc, control, outbox, ready}
   const transfers = []; // everything shown, oldest first
   const toast = (text, tone) => api.moderation?.toast(text, tone);
+
+  const readyLinks = () => [...links.values()].filter((link) => link.ready && link.control.readyState === "open");
 
   const exposed = {
     enabled,
@@ -97,7 +100,7 @@ export function setupFiles(api) {
     },
     // Peer ids whose control channel is open and whose page said hello.
     get connected() {
-      return [...links.values()].filter((link) => link.ready && link.control.readyState === "open").map((link) => link.peer.id);
+      return readyLinks().map((link) => link.peer.id);
     },
   };
   if (window.confab) window.confab.files = exposed;
@@ -137,15 +140,14 @@ export function setupFiles(api) {
   });
 
   // Always enabled, so the menu reads the same whatever the connection is doing: an offer
-  // made while the control channel still opens waits for it (sendControl's outbox), and
-  // send() says so when there is no connection at all.
+  // made before the other page's hello waits for it (sendControl's outbox), and send()
+  // says so when there is no connection at all.
   api.moderation?.addTileItems((peer) => [
-    { label: gettext("Send a file…"), icon: icon("paperclip"), action: () => choose(peer.id) },
+    { label: gettext("Send a file…"), icon: "paperclip", action: () => choose(peer.id) },
   ]);
 
   function paintButton() {
-    const someone = [...links.values()].some((link) => link.ready && link.control.readyState === "open");
-    button.disabled = !someone || api.state.ended;
+    button.disabled = readyLinks().length === 0 || api.state.ended;
   }
 
   function announce(text) {
@@ -169,28 +171,25 @@ export function setupFiles(api) {
     // never made its end, and what we send then is dropped unread.
     const link = { peer, pc, control, outbox: [], ready: false };
     links.set(peer.id, link);
-    control.addEventListener("open", () => {
-      try {
-        control.send(JSON.stringify({ type: "files-hello" }));
-      } catch (error) {
-        console.warn("files: hello not sent", error);
-      }
-    });
+    control.addEventListener("open", () => transmit(control, { type: "files-hello" }));
     control.addEventListener("message", ({ data }) => onControl(link, data));
     control.addEventListener("close", () => linkClosed(link));
     pc.addEventListener("datachannel", ({ channel }) => onFileChannel(link, channel));
   }
 
   function sendControl(link, message) {
-    const text = JSON.stringify(message);
     const { control } = link;
     if (!link.ready && (control.readyState === "connecting" || control.readyState === "open")) {
-      link.outbox.push(text); // until the other page's hello
+      link.outbox.push(message); // until the other page's hello
       return true;
     }
+    return transmit(control, message);
+  }
+
+  function transmit(control, message) {
     if (control.readyState !== "open") return false;
     try {
-      control.send(text);
+      control.send(JSON.stringify(message));
       return true;
     } catch (error) {
       console.warn("files: control message not sent", error);
@@ -221,7 +220,7 @@ export function setupFiles(api) {
     if (message?.type === "files-hello") {
       if (link.ready) return;
       link.ready = true;
-      for (const text of link.outbox.splice(0)) link.control.send(text);
+      for (const queued of link.outbox.splice(0)) transmit(link.control, queued);
       paintButton();
       return;
     }
@@ -298,7 +297,7 @@ export function setupFiles(api) {
         setTimeout(() => {
           if (t.state !== "waiting" || link.ready) return;
           // Not sent later either: nobody would be waiting for the answer.
-          link.outbox = link.outbox.filter((text) => JSON.parse(text).id !== t.id);
+          link.outbox = link.outbox.filter((queued) => queued.id !== t.id);
           finish(t, "unreachable");
         }, CONTROL_OPEN_MS);
       }
@@ -364,7 +363,6 @@ export function setupFiles(api) {
       finish(t, "failed");
     }
   }
-
 
   // Only the sender closes a file channel. A cancel also goes down the channel itself, so
   // the receiver reads it before it sees the channel close (one ordered stream).

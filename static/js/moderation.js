@@ -140,7 +140,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
         className: `mod-item${danger ? " danger" : ""}`,
         disabled,
       },
-      typeof iconName === "string" ? icon(iconName) : iconName,
+      icon(iconName),
       el("span", { className: "mod-item-text", text }),
     );
     if (hint) button.append(el("span", { className: "mod-item-hint", text: hint }));
