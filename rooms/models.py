@@ -22,6 +22,8 @@ from django.utils.translation import gettext_lazy as _
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+    from rooms.events import PeerInfo
+
 MIN_CAPACITY = 2
 # A mesh sends every stream to every other person: past a dozen people upload bandwidth
 # and CPU run out in ordinary browsers (docs/architecture.md).
@@ -184,7 +186,7 @@ class Presence(models.Model):
     def __str__(self) -> str:
         return f"{self.name} in {self.room}"
 
-    def as_peer(self) -> dict[str, object]:
+    def as_peer(self) -> PeerInfo:
         return {
             "peer_id": self.peer_id,
             "name": self.name,

@@ -9,8 +9,8 @@ target's websocket themselves: nothing depends on the target's browser obeying.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,18 +23,25 @@ if TYPE_CHECKING:
 
 Kind = ModerationAction.Kind
 
-# What the removed person is told (close reason) and what the others see (peer-left reason).
-KICKED_MESSAGE = "removed by a moderator"
-BANNED_MESSAGE = "you are banned from this room"
-ENDED_MESSAGE = "the meeting was ended by a moderator"
+
+class Refused(Exception):  # noqa: N818 - a refusal, not a programming error
+    """A moderation action that was not carried out. `detail` is a stable name the page
+    words (docs/protocol.md, "error"); the English message is for developers."""
+
+    def __init__(self, detail: str, message: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
-class Forbidden(Exception):  # noqa: N818 - a refusal, not a programming error
-    pass
+class Forbidden(Refused):
+    NOT_MODERATOR = "not_moderator"
+    NOT_OWNER = "not_owner"
+    OWNER_PROTECTED = "owner_protected"
 
 
-class NotFound(Exception):  # noqa: N818
-    pass
+class NotFound(Refused):
+    NO_PEER = "no_peer"
+    NO_MESSAGE = "no_message"
 
 
 @dataclass(frozen=True)
@@ -65,32 +72,34 @@ def _record(
 
 def _require_moderator(room: Room, actor: Actor) -> None:
     if not access.is_moderator(room, actor.user):
-        raise Forbidden("only moderators of this room may do that")
+        raise Forbidden(Forbidden.NOT_MODERATOR, "only moderators of this room may do that")
 
 
 def _room_presence(room: Room, peer_id: str) -> Presence:
     presence = Presence.objects.filter(room=room, peer_id=peer_id).select_related("user").first()
     if presence is None:
-        raise NotFound("no such peer in this room")
+        raise NotFound(NotFound.NO_PEER, "no such peer in this room")
     return presence
 
 
-def _remove(room: Room, presences: list[Presence], reason: str, message: str) -> None:
+def get_room(room_id: int) -> Room:
+    return Room.objects.get(pk=room_id)
+
+
+def _remove(
+    room: Room,
+    presences: list[Presence],
+    reason: events.RemovedReason,
+    until: datetime | None = None,
+) -> None:
     """Free the seats, then tell every worker: the targets' consumers close their sockets."""
     if not presences:
         return
     Presence.objects.filter(pk__in=[p.pk for p in presences]).delete()
-    transaction.on_commit(
-        lambda: events.publish(
-            events.room_group(room.pk),
-            {
-                "type": "peer.removed",
-                "peer_ids": [p.peer_id for p in presences],
-                "reason": reason,
-                "message": message,
-            },
-        )
+    event = events.peer_removed(
+        [p.peer_id for p in presences], reason, until.isoformat() if until else None
     )
+    transaction.on_commit(lambda: events.publish(events.room_group(room.pk), event))
     transaction.on_commit(lambda: services.publish_lobby_room(room))
 
 
@@ -111,9 +120,11 @@ def kick(
         _require_moderator(room, actor)
         targets = _targets(room, peer_id=peer_id, user=user)
         if any(t.user_id == room.owner_id for t in targets):
-            raise Forbidden("the owner of a room cannot be removed from it")
+            raise Forbidden(
+                Forbidden.OWNER_PROTECTED, "the owner of a room cannot be removed from it"
+            )
         _record(room, actor, Kind.KICK, target=targets[0].user if targets else user, reason=reason)
-        _remove(room, targets, "kicked", KICKED_MESSAGE)
+        _remove(room, targets, "kicked")
 
 
 def ban(
@@ -130,9 +141,11 @@ def ban(
         targets = _targets(room, peer_id=peer_id, user=user)
         banned_user = targets[0].user if targets else user
         if banned_user is None:
-            raise NotFound("no such peer in this room")
+            raise NotFound(NotFound.NO_PEER, "no such peer in this room")
         if banned_user.pk == room.owner_id:
-            raise Forbidden("the owner of a room cannot be banned from it")
+            raise Forbidden(
+                Forbidden.OWNER_PROTECTED, "the owner of a room cannot be banned from it"
+            )
         the_ban = RoomBan.objects.create(
             room=room,
             user=banned_user,
@@ -142,7 +155,7 @@ def ban(
         )
         _record(room, actor, Kind.BAN, target=banned_user, reason=reason)
         everywhere = list(Presence.objects.filter(room=room, user=banned_user))
-        _remove(room, everywhere, "banned", BANNED_MESSAGE)
+        _remove(room, everywhere, "banned", expires_at)
     return the_ban
 
 
@@ -160,7 +173,7 @@ def _targets(room: Room, *, peer_id: str | None, user: User | None) -> list[Pres
         return [_room_presence(room, peer_id)]
     if user is not None:
         return list(Presence.objects.filter(room=room, user=user).select_related("user"))
-    raise NotFound("name a peer or a user")
+    raise NotFound(NotFound.NO_PEER, "name a peer or a user")
 
 
 def request_media_off(room: Room, actor: Actor, *, peer_id: str, audio: bool) -> None:
@@ -178,12 +191,11 @@ def request_media_off(room: Room, actor: Actor, *, peer_id: str, audio: bool) ->
             target.video = False
         target.save(update_fields=["audio", "video"])
         _record(room, actor, Kind.MUTE if audio else Kind.STOP_VIDEO, target=target.user)
-        event = {
-            "type": "peer.moderated",
-            "peer_id": peer_id,
-            "action": "mute" if audio else "stop-video",
-            "media": {"audio": target.audio, "video": target.video, "screen": target.screen},
-        }
+        event = events.peer_moderated(
+            peer_id,
+            "audio" if audio else "video",
+            {"audio": target.audio, "video": target.video, "screen": target.screen},
+        )
         transaction.on_commit(lambda: events.publish(events.room_group(room.pk), event))
 
 
@@ -191,7 +203,7 @@ def promote(room: Room, actor: Actor, *, peer_id: str) -> None:
     """The owner (or staff) makes a participant a moderator of this room."""
     with transaction.atomic():
         if not access.may_promote(room, actor.user):
-            raise Forbidden("only the owner of the room may make moderators")
+            raise Forbidden(Forbidden.NOT_OWNER, "only the owner of the room may make moderators")
         target = _room_presence(room, peer_id)
         RoomModerator.objects.get_or_create(
             room=room, user=target.user, defaults={"granted_by": actor.user}
@@ -202,9 +214,7 @@ def promote(room: Room, actor: Actor, *, peer_id: str) -> None:
             Presence.objects.filter(room=room, user=target.user).values_list("peer_id", flat=True)
         )
         transaction.on_commit(
-            lambda: events.publish(
-                events.room_group(room.pk), {"type": "peer.promoted", "peer_ids": peer_ids}
-            )
+            lambda: events.publish(events.room_group(room.pk), events.peer_promoted(peer_ids))
         )
 
 
@@ -218,9 +228,7 @@ def set_locked(room: Room, actor: Actor, locked: bool) -> None:
         room.is_locked = locked
         _record(room, actor, Kind.LOCK if locked else Kind.UNLOCK)
         transaction.on_commit(
-            lambda: events.publish(
-                events.room_group(room.pk), {"type": "room.updated", "locked": locked}
-            )
+            lambda: events.publish(events.room_group(room.pk), events.room_updated(locked))
         )
         transaction.on_commit(lambda: services.publish_lobby_room(room))
 
@@ -234,9 +242,7 @@ def end_meeting(room: Room, actor: Actor, reason: str = "") -> None:
         _record(room, actor, Kind.END, reason=reason)
         Presence.objects.filter(room=room).delete()
         transaction.on_commit(
-            lambda: events.publish(
-                events.room_group(room.pk), {"type": "room.ended", "message": ENDED_MESSAGE}
-            )
+            lambda: events.publish(events.room_group(room.pk), events.room_ended())
         )
         transaction.on_commit(lambda: services.publish_lobby_room(room))
 
@@ -247,43 +253,13 @@ def hide_message(room: Room, actor: Actor, message_id: int) -> ChatMessage:
         _require_moderator(room, actor)
         message = ChatMessage.objects.filter(room=room, pk=message_id).first()
         if message is None:
-            raise NotFound("no such chat message in this room")
+            raise NotFound(NotFound.NO_MESSAGE, "no such chat message in this room")
         if message.hidden_at is None:
             message.hidden_at = timezone.now()
             message.hidden_by = actor.user
             message.save(update_fields=["hidden_at", "hidden_by"])
             _record(room, actor, Kind.HIDE_MESSAGE, target=message.author, message=message)
             transaction.on_commit(
-                lambda: events.publish(
-                    events.room_group(room.pk), {"type": "chat.hidden", "id": message_id}
-                )
+                lambda: events.publish(events.room_group(room.pk), events.chat_hidden(message_id))
             )
     return message
-
-
-# --- From the call page ------------------------------------------------------------------
-
-
-def perform(action: str, *, room_id: int, user: User, fields: dict[str, Any]) -> None:
-    """Carry out a moderation message from a participant (signaling validated its shape)."""
-    room = Room.objects.get(pk=room_id)
-    actor = Actor(user=user, source="call")
-    reason = fields.get("reason", "")
-    if action == "kick":
-        kick(room, actor, peer_id=fields["peer_id"], reason=reason)
-    elif action == "ban":
-        minutes = fields.get("minutes")
-        expires = timezone.now() + timedelta(minutes=minutes) if minutes else None
-        ban(room, actor, peer_id=fields["peer_id"], reason=reason, expires_at=expires)
-    elif action in ("mute", "stop-video"):
-        request_media_off(room, actor, peer_id=fields["peer_id"], audio=action == "mute")
-    elif action in ("lock", "unlock"):
-        set_locked(room, actor, action == "lock")
-    elif action == "end":
-        end_meeting(room, actor, reason)
-    elif action == "hide-chat":
-        hide_message(room, actor, fields["id"])
-    elif action == "promote":
-        promote(room, actor, peer_id=fields["peer_id"])
-    else:  # signaling.protocol only lets the actions above through
-        raise NotFound(f"unknown action {action}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -81,22 +81,24 @@ def close_room(room: Room) -> None:
 
 
 class JoinRefused(Exception):  # noqa: N818 - a refusal, not a programming error
-    """The reasons a join can be refused; signaling maps each to a close code."""
+    """The reasons a join can be refused. Each is a stable name the page words (the
+    protocol's `closing.refusal`); signaling maps each to a close code."""
 
     NOT_SIGNED_IN = "not_signed_in"
     NOT_FOUND = "not_found"
     BANNED = "banned"
-    NO_ACCESS = "no_access"
+    PASSWORD_REQUIRED = "password_required"  # noqa: S105 - a refusal name, not a secret
     LOCKED = "locked"
     FULL = "full"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     TOO_MANY_JOINS = "too_many_joins"
 
-    def __init__(self, reason: str, room: Room | None = None, occupancy: int = 0) -> None:
+    def __init__(self, reason: str, **data: Any) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.room = room
-        self.occupancy = occupancy
+        # What the page needs to word it: occupancy and capacity of a full room, the
+        # expiry of a ban (`until`, ISO 8601 or None).
+        self.data = data
 
 
 @dataclass
@@ -146,23 +148,31 @@ def join_room(
     with transaction.atomic():
         room = Room.objects.select_for_update().filter(slug=slug).first()
         if room is None or not room.is_open:
-            raise JoinRefused(JoinRefused.NOT_FOUND, room)
+            raise JoinRefused(JoinRefused.NOT_FOUND)
         moderator = access.is_moderator(room, user)
-        if room.bans.active().filter(user=user).exists():
-            raise JoinRefused(JoinRefused.BANNED, room)
+        # The longest ban wins; one until lifted (no expiry) is the longest of all.
+        ban = (
+            room.bans.active()
+            .filter(user=user)
+            .order_by(F("expires_at").desc(nulls_first=True))
+            .first()
+        )
+        if ban is not None:
+            until = ban.expires_at.isoformat() if ban.expires_at else None
+            raise JoinRefused(JoinRefused.BANNED, until=until)
         if room.is_private and not (moderator or access.gave_password(session, room)):
-            raise JoinRefused(JoinRefused.NO_ACCESS, room)
+            raise JoinRefused(JoinRefused.PASSWORD_REQUIRED)
         if room.is_locked and not moderator:
-            raise JoinRefused(JoinRefused.LOCKED, room)
+            raise JoinRefused(JoinRefused.LOCKED)
         peers = list(room.presences.all())
         if len(peers) >= room.capacity:
-            raise JoinRefused(JoinRefused.FULL, room, occupancy=len(peers))
+            raise JoinRefused(JoinRefused.FULL, occupancy=len(peers), capacity=room.capacity)
         my_rooms = list(Presence.objects.filter(user=user).values_list("room_id", flat=True))
         if (
             len(my_rooms) >= settings.MAX_CONNECTIONS_PER_USER
             or my_rooms.count(room.pk) >= settings.MAX_CONNECTIONS_PER_ROOM
         ):
-            raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS, room)
+            raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS)
         is_voice = room.kind == Room.Kind.VOICE
         resume_token = secrets.token_urlsafe(24)
         presence = Presence.objects.create(
@@ -254,6 +264,15 @@ def leave_room(peer_id: str, channel_name: str) -> Presence | None:
     return presence
 
 
+def room_peers(room_id: int, *, exclude: str) -> list[Presence]:
+    """Everyone in a room but one peer, oldest first: what a newcomer's welcome lists.
+
+    Read again after the newcomer listens to the room's group (signaling.consumers), so
+    that someone admitted between our join and our subscription is listed here, and anyone
+    admitted later announces themselves to us."""
+    return list(Presence.objects.filter(room_id=room_id).exclude(peer_id=exclude))
+
+
 def refresh_presences(peer_ids: list[str]) -> int:
     """Heartbeat for one worker's connections: one UPDATE however many there are."""
     return Presence.objects.filter(peer_id__in=peer_ids).update(last_seen=timezone.now())
@@ -270,7 +289,7 @@ def sweep_stale_presences(now: datetime | None = None) -> list[Presence]:
     return _remove_announced(Presence.objects.filter(last_seen__lt=cutoff), "timeout")
 
 
-def _remove_announced(candidates: QuerySet[Presence], reason: str) -> list[Presence]:
+def _remove_announced(candidates: QuerySet[Presence], reason: events.LeftReason) -> list[Presence]:
     removed = []
     for presence in candidates.select_related("room"):
         # Re-check the condition in the DELETE: only the worker whose DELETE removed the
@@ -278,8 +297,7 @@ def _remove_announced(candidates: QuerySet[Presence], reason: str) -> list[Prese
         if candidates.filter(pk=presence.pk).delete()[0]:
             removed.append(presence)
             events.publish(
-                events.room_group(presence.room_id),
-                {"type": "peer.left", "peer_id": presence.peer_id, "reason": reason},
+                events.room_group(presence.room_id), events.peer_left(presence.peer_id, reason)
             )
     for room in {presence.room_id: presence.room for presence in removed}.values():
         publish_lobby_room(room)
@@ -306,6 +324,12 @@ def post_chat(*, room_id: int, user: User, author_name: str, body: str) -> ChatM
     )
     Room.objects.filter(pk=room_id).update(last_activity_at=message.sent_at)
     return message
+
+
+def unpost_chat(message_id: int) -> None:
+    """Take back a stored message that could not be delivered to the room (the channel
+    layer failed), so that no message is kept that its sender was told failed."""
+    ChatMessage.objects.filter(pk=message_id).delete()
 
 
 def chat_history(
@@ -348,4 +372,4 @@ def lobby_rooms() -> list[dict[str, Any]]:
 
 def publish_lobby_room(room: Room) -> None:
     """Tell every lobby page that a room changed (created, someone came or went, closed)."""
-    events.publish(events.LOBBY_GROUP, {"type": "lobby.room", "room": room_summary(room)})
+    events.publish(events.LOBBY_GROUP, events.lobby_room(room_summary(room)))

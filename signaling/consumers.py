@@ -1,12 +1,20 @@
 """The call's websocket: admission, relay, chat and presence (docs/protocol.md).
 
 Shape of a connection's life:
-- connect: join the room group, ask rooms.services to admit us (one transaction), send
-  `welcome` or close with the refusal's code;
+- connect: ask rooms.services to admit us (one transaction); refused, we close with the
+  refusal's code having touched nothing else; admitted, we listen to the room's group,
+  send `welcome` and announce ourselves;
 - receive: every client frame goes through protocol.parse, then the one dispatch table;
-- channel-layer events (`peer.joined`, `signal.relay`, `chat.message`, ...) become
-  protocol messages for this client;
-- disconnect: give the seat back and tell the room.
+- channel-layer events (rooms.events: `peer.joined`, `signal.relay`, `chat.message`, ...)
+  become protocol messages for this client;
+- disconnect: hold the seat for a resume, or give it back, and tell the room.
+
+No exception leaves a seat behind: `dispatch` is the one place where every handler runs,
+and whatever escapes a handler ends in `fail`, which answers `error server_error` (a
+client message whose failure changed nothing) or gives the seat up, tells the room and
+closes with 4500. Seat bookkeeping starts with the step that cannot fail (forgetting the
+peer in this worker's heartbeat), so even when the database and Redis are both gone the
+row stops being refreshed and the sweeper frees it within PRESENCE_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -18,33 +26,51 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.exceptions import ChannelFull
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import moderation, services
+from rooms import events, moderation, services
 from rooms.events import room_group
 from rooms.models import Room
 from rooms.services import JoinRefused
 from signaling import presence, protocol
 from signaling.ice import ice_servers
+from signaling.outages import is_outage
 from signaling.protocol import Message, ProtocolError
 from signaling.ratelimit import ConnectionLimits
 
 logger = logging.getLogger(__name__)
 
-# Join refusals -> (close code, close reason). The page words each code itself.
-REFUSALS = {
-    JoinRefused.NOT_SIGNED_IN: (protocol.CLOSE_NOT_SIGNED_IN, "not signed in"),
-    JoinRefused.NOT_FOUND: (protocol.CLOSE_NOT_FOUND, "no such room"),
-    JoinRefused.BANNED: (protocol.CLOSE_FORBIDDEN, "you are banned from this room"),
-    JoinRefused.NO_ACCESS: (protocol.CLOSE_FORBIDDEN, "private room: password required"),
-    JoinRefused.LOCKED: (protocol.CLOSE_FORBIDDEN, "room is locked"),
-    JoinRefused.FULL: (protocol.CLOSE_FULL, "room is full"),
-    JoinRefused.TOO_MANY_CONNECTIONS: (protocol.CLOSE_RATE_LIMITED, "too many open connections"),
-    JoinRefused.TOO_MANY_JOINS: (protocol.CLOSE_RATE_LIMITED, "too many joins; wait a minute"),
+# Join refusals -> close code. The refusal's name travels in `closing`; the page words it.
+REFUSAL_CODES = {
+    JoinRefused.NOT_SIGNED_IN: protocol.CLOSE_NOT_SIGNED_IN,
+    JoinRefused.NOT_FOUND: protocol.CLOSE_NOT_FOUND,
+    JoinRefused.BANNED: protocol.CLOSE_FORBIDDEN,
+    JoinRefused.PASSWORD_REQUIRED: protocol.CLOSE_FORBIDDEN,
+    JoinRefused.LOCKED: protocol.CLOSE_FORBIDDEN,
+    JoinRefused.FULL: protocol.CLOSE_FULL,
+    JoinRefused.TOO_MANY_CONNECTIONS: protocol.CLOSE_RATE_LIMITED,
+    JoinRefused.TOO_MANY_JOINS: protocol.CLOSE_RATE_LIMITED,
 }
-
+# English for developers and logs (the `reason` of `closing`); never shown by the page.
+REFUSAL_REASONS = {
+    "not_signed_in": "not signed in",
+    "not_found": "no such room",
+    "banned": "you are banned from this room",
+    "password_required": "private room: password required",
+    "locked": "room is locked",
+    "full": "room is full",
+    "too_many_connections": "too many open connections",
+    "too_many_joins": "too many joins; wait a minute",
+    "kicked": "removed by a moderator",
+    "ended": "the meeting was ended by a moderator",
+    "abuse": "too many invalid messages",
+    "flooding": "too many messages",
+    "superseded": "resumed on a new connection",
+    "unavailable": "the server cannot reach its database or channel layer",
+    "server_error": "the server failed while handling this connection",
+}
 
 # Fresh TURN credentials are pushed when this fraction of their lifetime has passed.
 ICE_REFRESH_AT = 0.75
@@ -56,16 +82,58 @@ class RoomConsumer(AsyncWebsocketConsumer):
     name: str = ""
     room_id: int = 0
     group: str = ""
+    listening: bool = False  # in the room's group
+
+    # --- The one place every handler runs -----------------------------------------------
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ closes old database connections (a thread hop) before every
         # message. Most of ours are relays that never touch the database, and every
         # database access here goes through database_sync_to_async, which does that
         # clean-up itself, so we skip it (measured in docs/performance.md).
-        handler = getattr(self, message["type"].replace(".", "_"), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        kind = message["type"]
+        handler = getattr(self, kind.replace(".", "_"), None)
+        try:
+            if handler is None:
+                raise ValueError(f"No handler for message type {kind}")
+            await handler(message)
+        except StopConsumer:
+            raise
+        except Exception as failure:
+            await self.fail(kind, failure)
+            if kind == "websocket.disconnect":
+                raise StopConsumer() from None
+
+    async def fail(self, kind: str, failure: Exception) -> None:
+        """Whatever a handler did not handle. An outage (database, Redis) is expected in
+        production and logged in one line; anything else is a bug and logged with its
+        traceback. Either way the connection ends in a documented state."""
+        if is_outage(failure):
+            logger.warning("%s failed: %s: %s", kind, type(failure).__name__, failure)
+        else:
+            logger.error("%s failed", kind, exc_info=failure)
+        if kind == "websocket.receive" and self.peer_id is not None:
+            # A client message that failed changed nothing the room can see (database
+            # work is one transaction; events go out last): say so and keep the socket.
+            try:
+                await self.send_message(
+                    protocol.error(
+                        protocol.SERVER_ERROR,
+                        "the server failed to handle this message; send it again",
+                        detail=protocol.UNAVAILABLE,
+                    )
+                )
+                return
+            except Exception:
+                logger.warning("could not tell the client about a server error; closing")
+        if kind == "websocket.disconnect":
+            return  # disconnect already ran its steps as far as they went
+        await self.give_up_seat("disconnected")
+        if kind == "websocket.connect" and is_outage(failure):
+            # Admitted, then Redis failed before the welcome: the page retries later.
+            await self.close_safely(protocol.CLOSE_UNAVAILABLE, "unavailable")
+        else:
+            await self.close_safely(protocol.CLOSE_SERVER_ERROR, "server_error")
 
     # --- Connection life ---------------------------------------------------------------
 
@@ -75,35 +143,42 @@ class RoomConsumer(AsyncWebsocketConsumer):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Accept first: a refusal must reach the browser as a close code it can explain.
         await self.accept()
-        # Listen to the room before taking the seat, so that nobody admitted after us can
-        # announce themselves before we hear it. Their events wait until connect returns;
-        # peer_joined then skips those already listed in our welcome.
-        room_id = await database_sync_to_async(services.open_room_id)(slug)
-        if room_id is None:
-            await self.close_with(*REFUSALS[JoinRefused.NOT_FOUND])
+        if self.scope.get("confab.unavailable"):  # the session could not be read
+            await self.close_with(protocol.CLOSE_UNAVAILABLE, "unavailable")
             return
-        self.room_id, self.group = room_id, room_group(room_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         try:
             joined = await self.resume_or_join(slug)
         except JoinRefused as refused:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            code, reason = REFUSALS[refused.reason]
-            if refused.reason == JoinRefused.FULL and refused.room is not None:
-                reason = f"room is full ({refused.occupancy} of {refused.room.capacity})"
-            await self.close_with(code, reason)
+            # Refused at the door: nothing was taken and we never listened to the room.
+            logger.info("join refused: %s", refused.reason)
+            await self.close_with(REFUSAL_CODES[refused.reason], refused.reason, **refused.data)
             return
+        except Exception as failure:
+            # The join is one transaction: whatever failed, no seat was taken.
+            if not is_outage(failure):
+                raise
+            logger.warning("join failed: %s: %s", type(failure).__name__, failure)
+            await self.close_with(protocol.CLOSE_UNAVAILABLE, "unavailable")
+            return
+        # From here on we hold a seat; a failure below ends in fail(), which frees it.
         room, me = joined.room, joined.presence
         self.peer_id, self.name = me.peer_id, me.name
-        self.peers = {peer.peer_id: peer.channel_name for peer in joined.peers}
+        self.room_id, self.group = room.pk, room_group(room.pk)
         presence.register(me.peer_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.listening = True
+        # Whoever was admitted between our join and our group_add is not in joined.peers
+        # and announced themselves before we listened: read the room again. Anyone
+        # admitted after this read commits after our group_add, so we hear them.
+        peers = await database_sync_to_async(services.room_peers)(room.pk, exclude=me.peer_id)
+        self.peers = {peer.peer_id: peer.channel_name for peer in peers}
         if settings.TURN_SECRET and settings.TURN_URLS:
             self.refresher = asyncio.get_running_loop().create_task(self.refresh_ice_servers())
         await self.send_message(
             {
                 "type": "welcome",
                 "self": {"peer_id": me.peer_id, "name": me.name, "is_moderator": me.is_moderator},
-                "peers": [peer.as_peer() for peer in joined.peers],
+                "peers": [peer.as_peer() for peer in peers],
                 "room": self.room_info(room),
                 "ice_servers": ice_servers(me.peer_id),
                 "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
@@ -112,13 +187,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "worker": settings.WORKER_ID,
                 "resume_token": joined.resume_token,
                 "resumed": joined.resumed,
+                "moderation": list(protocol.MODERATION_TYPES),
             }
         )
         if joined.resumed:
             # Same seat, same peer id: the others only need the new route to us.
-            event = {"type": "peer.resumed", "peer_id": me.peer_id, "channel": self.channel_name}
+            event: events.RoomEvent = events.peer_resumed(me.peer_id, self.channel_name)
         else:
-            event = {"type": "peer.joined", "peer": me.as_peer(), "channel": self.channel_name}
+            event = events.peer_joined(me.as_peer(), self.channel_name)
         await self.channel_layer.group_send(self.group, event)
 
     async def resume_or_join(self, slug: str) -> services.Joined:
@@ -156,37 +232,64 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await asyncio.sleep(ttl * ICE_REFRESH_AT)
             if self.peer_id is None:
                 return
-            await self.send_message(
-                {"type": "ice-servers", "ice_servers": ice_servers(self.peer_id)}
-            )
+            try:
+                await self.send_message(
+                    {"type": "ice-servers", "ice_servers": ice_servers(self.peer_id)}
+                )
+            except Exception:
+                logger.warning("could not send fresh TURN credentials; the socket is gone")
+                return
 
     async def disconnect(self, code: int) -> None:
         if self.refresher is not None:
             self.refresher.cancel()
-        if self.peer_id is None:
+        peer_id = self.forget_seat()
+        if peer_id is None:
             return  # left, removed or refused: nothing is held
         # The socket dropped without `leave` (network change, laptop lid, server restart):
         # hold the seat for RESUME_GRACE seconds so the page can resume the call. The peer
         # connections themselves do not depend on this socket and usually survive.
-        peer_id, self.peer_id = self.peer_id, None
-        presence.unregister(peer_id)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.stop_listening()
         if await database_sync_to_async(services.detach_seat)(peer_id, self.channel_name):
             presence.expire_detached_later()
 
-    async def give_up_seat(self, reason: str) -> None:
-        """Leave the room at once (leave, or closed for abuse), telling the others."""
-        if self.peer_id is None:
-            return
+    def forget_seat(self) -> str | None:
+        """The step that cannot fail, taken first: this worker stops refreshing the seat,
+        so whatever fails afterwards, the sweeper frees it within PRESENCE_TIMEOUT."""
         peer_id, self.peer_id = self.peer_id, None
-        presence.unregister(peer_id)
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-        removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
-        # If the row was already gone, whoever removed it (a moderator, the sweeper)
-        # told the room.
-        if removed is not None:
-            await self.channel_layer.group_send(
-                self.group, {"type": "peer.left", "peer_id": peer_id, "reason": reason}
+        if peer_id is not None:
+            presence.unregister(peer_id)
+        return peer_id
+
+    async def stop_listening(self) -> None:
+        if not self.listening:
+            return
+        self.listening = False
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except Exception as failure:
+            # The group's membership expires by itself; nothing is held by it.
+            logger.warning("group_discard failed: %s: %s", type(failure).__name__, failure)
+
+    async def give_up_seat(self, reason: events.LeftReason) -> None:
+        """Leave the room at once (leave, closed for abuse, a server failure), telling the
+        others. Each step is tried even if the one before failed."""
+        peer_id = self.forget_seat()
+        if peer_id is None:
+            return
+        await self.stop_listening()
+        try:
+            removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
+            # If the row was already gone, whoever removed it (a moderator, the sweeper)
+            # told the room.
+            if removed is not None:
+                await events.apublish(self.group, events.peer_left(peer_id, reason))
+        except Exception as failure:
+            logger.warning(
+                "could not free seat %s (the sweeper will): %s: %s",
+                peer_id,
+                type(failure).__name__,
+                failure,
             )
 
     # --- Client messages: one dispatch point ----------------------------------------------
@@ -207,10 +310,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message(problem.as_message())
             if problem.code == protocol.BAD_MESSAGE and self.limits.bad_message():
                 await self.give_up_seat("disconnected")
-                await self.close_with(protocol.CLOSE_ABUSE, "too many invalid messages")
+                await self.close_with(protocol.CLOSE_ABUSE, "abuse")
             elif problem.code == protocol.RATE_LIMITED and self.limits.strike():
                 await self.give_up_seat("disconnected")
-                await self.close_with(protocol.CLOSE_RATE_LIMITED, "too many messages")
+                await self.close_with(protocol.CLOSE_RATE_LIMITED, "flooding")
 
     async def on_relay(self, message: Message) -> None:
         # The hot path: no database, no group. `to` must be a peer of this room.
@@ -218,20 +321,17 @@ class RoomConsumer(AsyncWebsocketConsumer):
         channel = self.peers.get(to)
         if channel is None:
             raise ProtocolError(protocol.UNKNOWN_PEER, "no such peer in this room", message.type)
-        payload = message.fields.get("sdp") if message.type != "candidate" else None
+        assert self.peer_id is not None  # receive() only dispatches for a seated peer
+        event = events.signal_relay(
+            message.type,
+            room=self.room_id,
+            sender=self.peer_id,
+            sender_channel=self.channel_name,
+            sdp=message.fields.get("sdp"),
+            candidate=message.fields.get("candidate"),
+        )
         try:
-            await self.channel_layer.send(
-                channel,
-                {
-                    "type": "signal.relay",
-                    "kind": message.type,
-                    "room": self.room_id,
-                    "from": self.peer_id,
-                    "from_channel": self.channel_name,
-                    "sdp": payload,
-                    "candidate": message.fields.get("candidate"),
-                },
-            )
+            await self.channel_layer.send(channel, event)
         except ChannelFull:
             # Only the core Redis layer (CHANNEL_LAYER=core) has a capacity: the target's
             # worker is that far behind. Dropping the message and saying so keeps the
@@ -240,9 +340,25 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 protocol.SERVER_ERROR,
                 "the recipient's server is overloaded; the message was not delivered",
                 message.type,
+                detail=protocol.OVERLOADED,
             ) from None
+        except Exception as failure:
+            if not is_outage(failure):
+                raise
+            raise self.outage(failure, message.type) from None
+
+    @staticmethod
+    def outage(failure: Exception, ref: str) -> ProtocolError:
+        logger.warning("%s failed: %s: %s", ref, type(failure).__name__, failure)
+        return ProtocolError(
+            protocol.SERVER_ERROR,
+            "the server could not handle this message; send it again",
+            ref,
+            detail=protocol.UNAVAILABLE,
+        )
 
     async def on_chat(self, message: Message) -> None:
+        assert self.peer_id is not None
         try:
             stored = await database_sync_to_async(services.post_chat)(
                 room_id=self.room_id,
@@ -252,35 +368,49 @@ class RoomConsumer(AsyncWebsocketConsumer):
             )
         except services.ChatRejected as rejected:
             raise ProtocolError(protocol.BAD_MESSAGE, f"chat {rejected}", "chat") from None
-        except Exception:
-            logger.exception("chat message could not be stored")
-            raise ProtocolError(
-                protocol.SERVER_ERROR, "the message could not be stored; send it again", "chat"
-            ) from None
-        await self.channel_layer.group_send(
-            self.group,
-            {"type": "chat.message", "message": {**stored.as_event(), "from": self.peer_id}},
-        )
+        except Exception as failure:
+            if not is_outage(failure):
+                raise
+            raise self.outage(failure, "chat") from None
+        try:
+            await events.apublish(self.group, events.chat_message(self.peer_id, stored.as_event()))
+        except Exception as failure:
+            # Stored but not delivered: take it back, so that no message is kept that its
+            # sender was told failed (the page gives the text back to send again).
+            try:
+                await database_sync_to_async(services.unpost_chat)(stored.pk)
+            except Exception:
+                logger.error("chat %s was stored, not delivered and not taken back", stored.pk)
+            if not is_outage(failure):
+                raise
+            raise self.outage(failure, "chat") from None
 
     async def on_media(self, message: Message) -> None:
+        assert self.peer_id is not None
         await database_sync_to_async(services.set_media)(self.peer_id, **message.fields)
-        await self.channel_layer.group_send(
-            self.group, {"type": "peer.media", "from": self.peer_id, **message.fields}
-        )
+        await events.apublish(self.group, events.peer_media(self.peer_id, **message.fields))
 
     async def on_ping(self, message: Message) -> None:
         # Liveness is this worker's job (signaling.presence), so a ping costs no query.
         await self.send_message({"type": "pong", **message.fields})
 
     async def on_moderate(self, message: Message) -> None:
+        entry = protocol.MODERATION[message.type]
+        actor = moderation.Actor(user=self.scope["user"], source="call")
+
+        def act() -> None:
+            entry.act(moderation.get_room(self.room_id), actor, message.fields)
+
         try:
-            await database_sync_to_async(moderation.perform)(
-                message.type, room_id=self.room_id, user=self.scope["user"], fields=message.fields
-            )
+            await database_sync_to_async(act)()
         except moderation.Forbidden as refused:
-            raise ProtocolError(protocol.FORBIDDEN, str(refused), message.type) from None
+            raise ProtocolError(
+                protocol.FORBIDDEN, str(refused), message.type, detail=refused.detail
+            ) from None
         except moderation.NotFound as missing:
-            raise ProtocolError(protocol.NOT_FOUND, str(missing), message.type) from None
+            raise ProtocolError(
+                protocol.NOT_FOUND, str(missing), message.type, detail=missing.detail
+            ) from None
 
     async def on_leave(self, message: Message) -> None:
         await self.give_up_seat("left")
@@ -297,92 +427,124 @@ class RoomConsumer(AsyncWebsocketConsumer):
         **dict.fromkeys(protocol.MODERATION_TYPES, on_moderate),
     }
 
-    # --- Channel-layer events -> protocol messages ---------------------------------------
+    # --- Channel-layer events (rooms.events) -> protocol messages ---------------------------
+    # A socket that is not seated (refused, left, removed) has left the group; an event
+    # already queued for it is dropped here rather than sent to a closed socket.
 
-    async def peer_joined(self, event: dict[str, Any]) -> None:
+    async def peer_joined(self, event: events.PeerJoined) -> None:
         peer = event["peer"]
-        if peer["peer_id"] == self.peer_id or peer["peer_id"] in self.peers:
-            return  # ourselves, or already listed in our welcome
+        if self.peer_id is None or peer["peer_id"] == self.peer_id or peer["peer_id"] in self.peers:
+            return  # not seated, ourselves, or already listed in our welcome
         self.peers[peer["peer_id"]] = event["channel"]
         await self.send_message({"type": "peer-joined", "peer": peer})
 
-    async def peer_resumed(self, event: dict[str, Any]) -> None:
+    async def peer_resumed(self, event: events.PeerResumed) -> None:
+        if self.peer_id is None:
+            return
         if event["peer_id"] == self.peer_id and event["channel"] != self.channel_name:
             # Our page came back on a new socket while this one lingered: it owns the seat.
-            await self.closed_by_server(protocol.CLOSE_SUPERSEDED, "resumed on a new connection")
+            await self.closed_by_server(protocol.CLOSE_SUPERSEDED, "superseded")
         elif event["peer_id"] in self.peers:
             self.peers[event["peer_id"]] = event["channel"]
 
-    async def peer_left(self, event: dict[str, Any]) -> None:
-        if self.peers.pop(event["peer_id"], None) is not None:
+    async def peer_left(self, event: events.PeerLeft) -> None:
+        if self.peers.pop(event["peer_id"], None) is not None and self.peer_id is not None:
             await self.send_message(
                 {"type": "peer-left", "peer_id": event["peer_id"], "reason": event["reason"]}
             )
 
-    async def signal_relay(self, event: dict[str, Any]) -> None:
+    async def signal_relay(self, event: events.SignalRelay) -> None:
         if self.peer_id is None or event["room"] != self.room_id:
             return
         # Learn the sender's route from its own message: a lost peer.joined, or a peer that
         # resumed on another worker a moment ago, must not leave two people unable to answer.
-        self.peers[event["from"]] = event["from_channel"]
-        out: dict[str, Any] = {"type": event["kind"], "from": event["from"]}
+        self.peers[event["sender"]] = event["sender_channel"]
+        out: dict[str, Any] = {"type": event["kind"], "from": event["sender"]}
         if event["kind"] == "candidate":
             out["candidate"] = event["candidate"]
         else:
             out["sdp"] = event["sdp"]
         await self.send_message(out)
 
-    async def chat_message(self, event: dict[str, Any]) -> None:
-        await self.send_message({"type": "chat", **event["message"]})
+    async def chat_message(self, event: events.ChatMessageEvent) -> None:
+        if self.peer_id is not None:
+            await self.send_message({"type": "chat", **event["message"], "from": event["sender"]})
 
-    async def peer_media(self, event: dict[str, Any]) -> None:
-        if event["from"] != self.peer_id:
+    async def peer_media(self, event: events.PeerMedia) -> None:
+        if self.peer_id is not None and event["peer_id"] != self.peer_id:
             await self.send_message(
-                {"type": "media", **{k: v for k, v in event.items() if k != "type"}}
+                {
+                    "type": "media",
+                    "from": event["peer_id"],
+                    "audio": event["audio"],
+                    "video": event["video"],
+                    "screen": event["screen"],
+                }
             )
 
     # Room events published by rooms.moderation, from this call or from the admin site.
 
-    async def peer_removed(self, event: dict[str, Any]) -> None:
+    async def peer_removed(self, event: events.PeerRemoved) -> None:
+        if self.peer_id is None:
+            return
         if self.peer_id in event["peer_ids"]:
-            await self.closed_by_server(protocol.CLOSE_FORBIDDEN, event["message"])
+            # Kicked and banned people are told with the same refusal the door would give.
+            until = {"until": event["until"]} if event["reason"] == "banned" else {}
+            await self.closed_by_server(protocol.CLOSE_FORBIDDEN, event["reason"], **until)
             return
         for peer_id in event["peer_ids"]:
-            await self.peer_left({"peer_id": peer_id, "reason": event["reason"]})
+            await self.peer_left(events.peer_left(peer_id, event["reason"]))
 
-    async def peer_moderated(self, event: dict[str, Any]) -> None:
+    async def peer_moderated(self, event: events.PeerModerated) -> None:
+        if self.peer_id is None:
+            return
         if event["peer_id"] == self.peer_id:
-            await self.send_message({"type": "moderator-request", "action": event["action"]})
+            action = protocol.MODERATOR_REQUEST[event["turned_off"]]
+            await self.send_message({"type": "moderator-request", "action": action})
         await self.send_message(
             {"type": "media", "from": event["peer_id"], **event["media"], "by_moderator": True}
         )
 
-    async def peer_promoted(self, event: dict[str, Any]) -> None:
+    async def peer_promoted(self, event: events.PeerPromoted) -> None:
+        if self.peer_id is None:
+            return
         for peer_id in event["peer_ids"]:
             await self.send_message({"type": "role", "peer_id": peer_id, "is_moderator": True})
 
-    async def room_updated(self, event: dict[str, Any]) -> None:
-        await self.send_message({"type": "room-updated", "locked": event["locked"]})
-
-    async def room_ended(self, event: dict[str, Any]) -> None:
-        await self.closed_by_server(protocol.CLOSE_ENDED, event["message"])
-
-    async def chat_hidden(self, event: dict[str, Any]) -> None:
-        await self.send_message({"type": "chat-hidden", "id": event["id"]})
-
-    async def closed_by_server(self, code: int, reason: str) -> None:
-        """A moderator removed us: the seat is already gone, so just stop and close."""
+    async def room_updated(self, event: events.RoomUpdated) -> None:
         if self.peer_id is not None:
-            presence.unregister(self.peer_id)
-            self.peer_id = None
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-        await self.close_with(code, reason)
+            await self.send_message({"type": "room-updated", "locked": event["locked"]})
 
-    async def close_with(self, code: int, reason: str) -> None:
-        """Close with a 4xxx code, saying why in a `closing` message first: daphne leaves
-        the reason out of the close frame (django/daphne#374), and the page words it."""
-        await self.send_message({"type": "closing", "code": code, "reason": reason})
+    async def room_ended(self, event: events.RoomEnded) -> None:
+        if self.peer_id is not None:
+            await self.closed_by_server(protocol.CLOSE_ENDED, "ended")
+
+    async def chat_hidden(self, event: events.ChatHidden) -> None:
+        if self.peer_id is not None:
+            await self.send_message({"type": "chat-hidden", "id": event["id"]})
+
+    async def closed_by_server(self, code: int, refusal: str, **data: Any) -> None:
+        """A moderator (or a newer socket of ours) took the seat: it is already gone from
+        the database, so just stop and close."""
+        self.forget_seat()
+        await self.stop_listening()
+        await self.close_with(code, refusal, **data)
+
+    async def close_with(self, code: int, refusal: str, **data: Any) -> None:
+        """Close with a 4xxx code, naming the refusal in a `closing` message first: daphne
+        leaves the reason out of the close frame (django/daphne#374), and the page words
+        the refusal code (docs/protocol.md, "Close codes and refusals")."""
+        reason = REFUSAL_REASONS[refusal]
+        await self.send_message(
+            {"type": "closing", "code": code, "refusal": refusal, "reason": reason, **data}
+        )
         await self.close(code=code, reason=reason)
+
+    async def close_safely(self, code: int, refusal: str) -> None:
+        try:
+            await self.close_with(code, refusal)
+        except Exception:
+            logger.warning("the socket was gone before it could be closed (%s)", refusal)
 
     async def send_message(self, message: dict[str, Any]) -> None:
         await self.send(text_data=protocol.encode(message))

@@ -8,15 +8,25 @@ reason a developer can act on. Handlers receive only messages that passed.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from rooms.models import CHAT_MAX_LENGTH
+from django.utils import timezone
+
+from rooms import moderation
+from rooms.models import CHAT_MAX_LENGTH, Room
 
 MAX_FRAME = 72 * 1024
 MAX_SDP = 64 * 1024
 MAX_CANDIDATE = 2048
 MAX_PEER_ID = 64
+# Deeper than any message needs, far shallower than the parser's or the encoder's
+# recursion limit (a frame of 72 K "[" would otherwise be a RecursionError).
+MAX_DEPTH = 32
+# Integers the page's JavaScript, msgpack (the Redis layer) and the database all carry.
+MAX_INT = 2**53
 
 # Error codes (docs/protocol.md, "error"). Stable: clients switch on them.
 BAD_MESSAGE = "bad_message"
@@ -26,8 +36,18 @@ FORBIDDEN = "forbidden"
 NOT_FOUND = "not_found"
 SERVER_ERROR = "server_error"
 
-# Close codes (docs/protocol.md, "Close codes").
+# Error details (docs/protocol.md, "error"): the finer stable name the page words.
+TOO_LARGE = "too_large"
+NOT_JSON = "not_json"
+INVALID_FIELD = "invalid_field"
+UNKNOWN_TYPE = "unknown_type"
+UNAVAILABLE = "unavailable"
+OVERLOADED = "overloaded"
+
+# Close codes (docs/protocol.md, "Close codes and refusals").
 CLOSE_LEFT = 1000
+CLOSE_SERVER_ERROR = 4500
+CLOSE_UNAVAILABLE = 4503
 CLOSE_ABUSE = 4400
 CLOSE_NOT_SIGNED_IN = 4401
 CLOSE_FORBIDDEN = 4403
@@ -41,18 +61,29 @@ RELAY_TYPES = frozenset({"offer", "answer", "candidate"})
 
 
 class ProtocolError(Exception):
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, ref: str | None = None, *, detail: str | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.detail = detail if detail is not None else DEFAULT_DETAIL.get(code)
 
     def as_message(self) -> dict[str, Any]:
-        return error(self.code, self.message, self.ref)
+        return error(self.code, self.message, self.ref, detail=self.detail)
 
 
-def error(code: str, message: str, ref: str | None = None) -> dict[str, Any]:
+# A field that fails its check is the commonest bad message; the others say otherwise.
+DEFAULT_DETAIL = {BAD_MESSAGE: INVALID_FIELD}
+
+
+def error(
+    code: str, message: str, ref: str | None = None, *, detail: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if detail:
+        out["detail"] = detail
     if ref:
         out["ref"] = ref
     return out
@@ -89,17 +120,35 @@ def _sdp(data: dict[str, Any], kind: str) -> dict[str, Any]:
     }
 
 
+def _optional_string(data: dict[str, Any], name: str, kind: str, *, max_len: int) -> str | None:
+    if data.get(name) is None:
+        return None
+    return _string(data, name, kind, min_len=0, max_len=max_len)
+
+
 def _candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
     if "candidate" not in data:
         raise ProtocolError(BAD_MESSAGE, "candidate is missing", kind)
-    candidate = data["candidate"]
-    if candidate is not None:
-        if not isinstance(candidate, dict):
+    raw = data["candidate"]
+    candidate: dict[str, Any] | None = None
+    if raw is not None:
+        if not isinstance(raw, dict):
             raise ProtocolError(BAD_MESSAGE, "candidate must be an object or null", kind)
-        if len(json.dumps(candidate)) > MAX_CANDIDATE:
+        # Rebuilt from RTCIceCandidate's four fields: nothing else reaches the other page.
+        index = raw.get("sdpMLineIndex")
+        if index is not None and (
+            isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 65535
+        ):
             raise ProtocolError(
-                BAD_MESSAGE, f"candidate is larger than {MAX_CANDIDATE} characters", kind
+                BAD_MESSAGE, "candidate.sdpMLineIndex must be 0 to 65535 or null", kind
             )
+        fields = {
+            "candidate": _string(raw, "candidate", kind, min_len=0, max_len=MAX_CANDIDATE),
+            "sdpMid": _optional_string(raw, "sdpMid", kind, max_len=MAX_PEER_ID),
+            "sdpMLineIndex": index,
+            "usernameFragment": _optional_string(raw, "usernameFragment", kind, max_len=256),
+        }
+        candidate = {name: value for name, value in fields.items() if value is not None}
     return {"to": _string(data, "to", kind, min_len=1, max_len=MAX_PEER_ID), "candidate": candidate}
 
 
@@ -173,12 +222,80 @@ def _room_action(data: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def _hide_chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
     message_id = data.get("id")
-    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 1:
+    if (
+        isinstance(message_id, bool)
+        or not isinstance(message_id, int)
+        or not 1 <= message_id <= MAX_INT
+    ):
         raise ProtocolError(BAD_MESSAGE, "id must be a chat message id", kind)
     return {"id": message_id}
 
 
-VALIDATORS = {
+# --- Moderation: one table for validation, dispatch and the page ---------------------------
+# Each type names its validator and the rooms.moderation function it calls; the consumer
+# dispatches through this table, `welcome.moderation` lists its keys for the page, and
+# rooms/ never sees a protocol spelling.
+
+Act = Callable[[Room, moderation.Actor, dict[str, Any]], object]
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    validate: Callable[[dict[str, Any], str], dict[str, Any]]
+    act: Act
+
+
+def _ban_until(fields: dict[str, Any]) -> Any:
+    minutes = fields["minutes"]
+    return timezone.now() + timedelta(minutes=minutes) if minutes else None
+
+
+MODERATION: dict[str, Moderation] = {
+    "kick": Moderation(
+        _peer_action,
+        lambda room, actor, f: moderation.kick(
+            room, actor, peer_id=f["peer_id"], reason=f["reason"]
+        ),
+    ),
+    "ban": Moderation(
+        _ban,
+        lambda room, actor, f: moderation.ban(
+            room, actor, peer_id=f["peer_id"], reason=f["reason"], expires_at=_ban_until(f)
+        ),
+    ),
+    "mute": Moderation(
+        _peer_action,
+        lambda room, actor, f: moderation.request_media_off(
+            room, actor, peer_id=f["peer_id"], audio=True
+        ),
+    ),
+    "stop-video": Moderation(
+        _peer_action,
+        lambda room, actor, f: moderation.request_media_off(
+            room, actor, peer_id=f["peer_id"], audio=False
+        ),
+    ),
+    "promote": Moderation(
+        _peer_action, lambda room, actor, f: moderation.promote(room, actor, peer_id=f["peer_id"])
+    ),
+    "lock": Moderation(
+        _room_action, lambda room, actor, f: moderation.set_locked(room, actor, True)
+    ),
+    "unlock": Moderation(
+        _room_action, lambda room, actor, f: moderation.set_locked(room, actor, False)
+    ),
+    "end": Moderation(
+        _room_action, lambda room, actor, f: moderation.end_meeting(room, actor, f["reason"])
+    ),
+    "hide-chat": Moderation(
+        _hide_chat, lambda room, actor, f: moderation.hide_message(room, actor, f["id"])
+    ),
+}
+MODERATION_TYPES = tuple(MODERATION)
+# What moderation.turned_off says -> the protocol's moderator-request action.
+MODERATOR_REQUEST = {"audio": "mute", "video": "stop-video"}
+
+VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "offer": _sdp,
     "answer": _sdp,
     "candidate": _candidate,
@@ -186,40 +303,74 @@ VALIDATORS = {
     "media": _media,
     "ping": _ping,
     "leave": _nothing,
-    # Moderation (docs/protocol.md, "Moderation"): rooms.moderation checks the right.
-    "kick": _peer_action,
-    "ban": _ban,
-    "mute": _peer_action,
-    "stop-video": _peer_action,
-    "promote": _peer_action,
-    "lock": _room_action,
-    "unlock": _room_action,
-    "end": _room_action,
-    "hide-chat": _hide_chat,
+    **{kind: entry.validate for kind, entry in MODERATION.items()},
 }
-MODERATION_TYPES = frozenset(
-    {"kick", "ban", "mute", "stop-video", "promote", "lock", "unlock", "end", "hide-chat"}
-)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# NaN and Infinity are not JSON (the page's JSON.parse refuses them, PostgreSQL's jsonb too).
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _check_carriable(data: Any) -> None:
+    """Everything in a message must survive UTF-8 (the database, msgpack in the Redis
+    layer), JSON numbers only, bounded depth. Raises ProtocolError (not_json)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ProtocolError(
+                    BAD_MESSAGE, "text is not valid Unicode (a lone surrogate?)", detail=NOT_JSON
+                ) from None
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not -MAX_INT <= value <= MAX_INT:
+                raise ProtocolError(BAD_MESSAGE, "a number is too large", detail=NOT_JSON)
+        elif isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ProtocolError(BAD_MESSAGE, "a number is too large", detail=NOT_JSON)
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ProtocolError(
+                    BAD_MESSAGE, f"nesting is deeper than {MAX_DEPTH} levels", detail=NOT_JSON
+                )
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    stack.append((key, depth + 1))
+                stack.append((item, depth + 1))
 
 
 def parse(text: str | None, binary: bytes | None = None) -> Message:
     """Validate one websocket frame from a client."""
     if text is None:
-        raise ProtocolError(BAD_MESSAGE, "binary frames are not accepted; send JSON text")
+        raise ProtocolError(
+            BAD_MESSAGE, "binary frames are not accepted; send JSON text", detail=NOT_JSON
+        )
     if len(text) > MAX_FRAME:
-        raise ProtocolError(BAD_MESSAGE, f"frame is larger than {MAX_FRAME} characters")
+        raise ProtocolError(
+            BAD_MESSAGE, f"frame is larger than {MAX_FRAME} characters", detail=TOO_LARGE
+        )
     try:
-        data = json.loads(text)
-    except ValueError:
-        raise ProtocolError(BAD_MESSAGE, "frame is not valid JSON") from None
+        data = _DECODER.decode(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(BAD_MESSAGE, "frame is not valid JSON", detail=NOT_JSON) from None
     if not isinstance(data, dict):
-        raise ProtocolError(BAD_MESSAGE, "a message must be a JSON object")
+        raise ProtocolError(BAD_MESSAGE, "a message must be a JSON object", detail=NOT_JSON)
+    _check_carriable(data)
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError(BAD_MESSAGE, "type is missing or not a string")
     validator = VALIDATORS.get(kind)
     if validator is None:
-        raise ProtocolError(BAD_MESSAGE, f"unknown message type {kind[:40]!r}")
+        raise ProtocolError(BAD_MESSAGE, f"unknown message type {kind[:40]!r}", detail=UNKNOWN_TYPE)
     return Message(kind, validator(data, kind))
 
 

@@ -147,10 +147,10 @@ async def join() -> AsyncIterator[Callable[..., Any]]:
         opened.append(peer)
         first = await peer.receive()
         if first["type"] == "closing":
-            # A refusal: the reason comes in a message, then the close frame.
+            # A refusal: its code and data come in a message, then the close frame.
             closed = await peer.receive()
             assert (closed["code"], closed["reason"]) == (first["code"], first["reason"])
-            first = closed
+            first = {**first, **closed}
         if expect_welcome:
             assert first["type"] == "welcome", first
             peer.welcome = first
