@@ -60,6 +60,27 @@ def tail(path: Path, chars: int = 3000) -> str:
         return f"({path} unreadable)"
 
 
+# What a server must never log unless a test provoked it (docs: "A test run logs no
+# traceback"). daphne's own "Exception inside application" is an ERROR line too.
+ERROR_MARKERS = (" ERROR ", " CRITICAL ", "Traceback (most recent call last)")
+
+
+def server_errors(log: Path, start: int = 0) -> list[str]:
+    """The ERROR and traceback lines a server wrote to `log` after byte `start`."""
+    try:
+        text = log.read_bytes()[start:].decode(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if any(m in line for m in ERROR_MARKERS)]
+
+
+def assert_no_server_errors(log: Path, start: int = 0, what: str = "daphne") -> None:
+    errors = server_errors(log, start)
+    if errors:
+        shown = "\n".join(errors[:20])
+        raise AssertionError(f"{what} logged errors that no test expected:\n{shown}\n{tail(log)}")
+
+
 def http_status(url_host: str, port: int, path: str) -> int | None:
     connection = HTTPConnection(url_host, port, timeout=2)
     try:
@@ -172,3 +193,5 @@ def daphne(workdir: Path, **settings: str) -> Iterator[Server]:
         yield Server(url=f"http://127.0.0.1:{port}", env=env, log=log)
     finally:
         stop(process)
+    # Reached only when the body passed: its own failure says more than the log would.
+    assert_no_server_errors(log)

@@ -35,7 +35,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from tests.servers_common import REPO, Server, daphne
+from tests.servers_common import REPO, Server, assert_no_server_errors, daphne
 
 OUTPUT = REPO / "test-output"
 CHROMIUM = "/usr/bin/chromium"
@@ -390,3 +390,11 @@ def person(
     for who in made:
         who.context.close()
     assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(autouse=True)
+def server_logs_no_errors(server: Server) -> Iterator[None]:
+    """The suite's daphne must log no ERROR line and no traceback during a test."""
+    start = server.log.stat().st_size
+    yield
+    assert_no_server_errors(server.log, start)
