@@ -2,19 +2,24 @@
 
 Admin actions call rooms.moderation like the call page does, so they are enforced by the
 server, audited, and reach live calls on every worker through the channel layer.
+
+Signing in to the admin (and changing one's password there) goes through the same sign-in
+throttle as the site: see the end of this module.
 """
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rooms import moderation
+from rooms import moderation, views
+from rooms.forms import ThrottledAdminLoginForm
 from rooms.models import (
     ChatMessage,
     ModerationAction,
@@ -234,3 +239,35 @@ class ModerationActionAdmin(admin.ModelAdmin[ModerationAction]):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# --- Signing in: the site's throttle on the admin's login and password change -----------------
+# Django's admin checks passwords in two views of its own. The login takes a form class
+# (AdminSite.login_form), so it keeps Django's view with the throttled form; the password
+# change takes none, so it is the site's view with the admin's context. config/urls.py
+# routes both paths here ahead of admin.site.urls, which would answer them otherwise.
+admin.site.login_form = ThrottledAdminLoginForm
+
+
+def login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+    """The admin's login view, answering 429 while locked like the site's."""
+    response = admin.site.login(request, extra_context)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    return views.answer_throttled(form, response) if form is not None else response
+
+
+def password_change(
+    request: HttpRequest, extra_context: dict[str, Any] | None = None
+) -> HttpResponseBase:
+    """AdminSite.password_change, with the throttled form."""
+    request.current_app = admin.site.name
+    return views.ThrottledPasswordChangeView.as_view(
+        success_url=reverse("admin:password_change_done"),
+        extra_context={**admin.site.each_context(request), **(extra_context or {})},
+    )(request)
+
+
+sign_in_urls: list[URLPattern] = [
+    path("login/", login),
+    path("password_change/", admin.site.admin_view(password_change, cacheable=True)),
+]

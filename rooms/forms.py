@@ -3,11 +3,92 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import UserCreationForm, UsernameField
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    UserCreationForm,
+    UsernameField,
+)
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from rooms import throttle
 from rooms.models import MAX_CAPACITY, MIN_CAPACITY, Profile, Room
+
+# The error code of a refusal by the sign-in throttle: views answer it with 429.
+THROTTLED = "throttled"
+
+
+def _locked_error() -> ValidationError:
+    return ValidationError(
+        _("Too many failed sign-in attempts. Try again in 15 minutes."), code=THROTTLED
+    )
+
+
+def _address(request: HttpRequest | None) -> str | None:
+    # REMOTE_ADDR is the client's own address behind nginx: daphne runs with --proxy-headers
+    # and nginx sets X-Forwarded-For itself (docs/deployment.md, "Proxying").
+    return str(request.META.get("REMOTE_ADDR", "")) if request is not None else None
+
+
+def refused_by_throttle(form: forms.Form) -> bool:
+    return any(
+        error.code == THROTTLED for errors in form.errors.as_data().values() for error in errors
+    )
+
+
+class ThrottledLoginForm(AuthenticationForm):
+    """Django's login form, under the sign-in throttle (rooms.throttle): while the username
+    or the client's address has too many recent failures, nothing is checked, not even a
+    right password; every refusal counts as a failure.
+
+    The site's login and the admin's (ThrottledAdminLoginForm) both use it, so one set of
+    rules covers every way in.
+    """
+
+    def clean(self) -> dict[str, Any]:
+        # Already stripped and NFKC-normalised by UsernameField: what authenticate() gets.
+        username = self.cleaned_data.get("username")
+        address = _address(self.request)
+        if throttle.login_locked(username, address):
+            raise _locked_error()
+        try:
+            return super().clean()
+        except ValidationError:
+            # A wrong password, and also a right one the form refuses (an inactive account,
+            # or no staff status on the admin): counting those too keeps the count from
+            # telling a guesser which password was right.
+            throttle.login_failed(username, address)
+            raise
+
+
+class ThrottledAdminLoginForm(ThrottledLoginForm, AdminAuthenticationForm):
+    """The admin site's login form (staff only) under the same throttle as the site's."""
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """Django's password change, with the old password under the sign-in throttle: it is a
+    password check too, and someone holding a stolen session could otherwise guess the
+    password with it (to sign in elsewhere) as fast as they like. Failures count against the
+    same username as failed sign-ins."""
+
+    def __init__(self, user: User, *args: Any, request: HttpRequest | None = None, **kwargs: Any):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        username = self.user.get_username()
+        address = _address(self.request)
+        if throttle.login_locked(username, address):
+            raise _locked_error()
+        try:
+            return str(super().clean_old_password())
+        except ValidationError:
+            throttle.login_failed(username, address)
+            raise
 
 
 class SignUpForm(UserCreationForm[User]):

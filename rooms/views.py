@@ -4,47 +4,61 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordChangeView
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rooms import access, services, throttle
-from rooms.forms import RoomForm, RoomPasswordForm, SignUpForm
+from rooms.forms import (
+    RoomForm,
+    RoomPasswordForm,
+    SignUpForm,
+    ThrottledLoginForm,
+    ThrottledPasswordChangeForm,
+    refused_by_throttle,
+)
 from rooms.models import Room, display_name
 
 
-class ThrottledLoginView(LoginView):
-    """Django's login, refusing further guesses after LOGIN_FAILURES_LIMIT failures in 15
-    minutes for one username (and four times that from one address)."""
+def answer_throttled(form: Form, response: HttpResponse) -> HttpResponse:
+    """A form refused by the sign-in throttle is answered 429 Too Many Requests."""
+    if refused_by_throttle(form):
+        response.status_code = 429
+    return response
 
+
+class ThrottledLoginView(LoginView):
+    """Django's login with the throttled form (rooms.forms.ThrottledLoginForm): after
+    LOGIN_FAILURES_LIMIT failures in 15 minutes for one username (or four times that from
+    one address), every attempt is refused with 429 until the window ends."""
+
+    authentication_form = ThrottledLoginForm
     redirect_authenticated_user = True
 
-    def _idents(self) -> list[tuple[str, str, int]]:
-        limit = settings.LOGIN_FAILURES_LIMIT
-        username = str(self.request.POST.get("username", "")).strip().lower()
-        address = str(self.request.META.get("REMOTE_ADDR", ""))
-        return [("login-user", username, limit), ("login-address", address, limit * 4)]
-
-    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        if any(throttle.exceeded(scope, ident, limit) for scope, ident, limit in self._idents()):
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, _("Too many failed sign-in attempts. Try again in 15 minutes."))
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
-        for scope, ident, _limit in self._idents():
-            throttle.hit(scope, ident, settings.THROTTLE_WINDOW)
-        return super().form_invalid(form)
+        return answer_throttled(form, super().form_invalid(form))
+
+
+class ThrottledPasswordChangeView(PasswordChangeView):
+    """Django's password change, its old password checked under the same throttle."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form: Form) -> HttpResponse:
+        return answer_throttled(form, super().form_invalid(form))
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -53,6 +67,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        # No password is checked here, so nothing for the sign-in throttle to count: the
+        # account was created by this very request, with the password just chosen.
         login(request, user)
         messages.success(request, _("Welcome to Confab, %(name)s.") % {"name": display_name(user)})
         return redirect(request.GET.get("next") or "lobby")
