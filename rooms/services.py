@@ -8,6 +8,7 @@ Django ORM code: async callers wrap it in database_sync_to_async.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from rooms.models import CHAT_MAX_LENGTH, ChatMessage, Presence, Room, display_n
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
     from django.contrib.sessions.backends.base import SessionBase
+
+logger = logging.getLogger(__name__)
 
 
 # --- Creating rooms -------------------------------------------------------------------
@@ -188,7 +191,9 @@ def join_room(
         )
         room.last_activity_at = timezone.now()
         room.save(update_fields=["last_activity_at"])
-    history = chat_history(room)
+        # Inside the transaction: once it commits, nothing may fail and leave a seat
+        # taken that the caller believes was refused.
+        history = chat_history(room)
     publish_lobby_room(room)
     return Joined(
         room=room, presence=presence, peers=peers, history=history, resume_token=resume_token
@@ -217,11 +222,12 @@ def resume_seat(
         presence.last_seen = timezone.now()
         presence.save(update_fields=["channel_name", "detached_at", "last_seen"])
         peers = list(presence.room.presences.exclude(pk=presence.pk))
+        history = chat_history(presence.room)
     return Joined(
         room=presence.room,
         presence=presence,
         peers=peers,
-        history=chat_history(presence.room),
+        history=history,
         resume_token=token,
         resumed=True,
     )
@@ -296,9 +302,7 @@ def _remove_announced(candidates: QuerySet[Presence], reason: events.LeftReason)
         # row announces it, and a seat resumed meanwhile is left alone.
         if candidates.filter(pk=presence.pk).delete()[0]:
             removed.append(presence)
-            events.publish(
-                events.room_group(presence.room_id), events.peer_left(presence.peer_id, reason)
-            )
+            _tell(events.room_group(presence.room_id), events.peer_left(presence.peer_id, reason))
     for room in {presence.room_id: presence.room for presence in removed}.values():
         publish_lobby_room(room)
     return removed
@@ -372,4 +376,21 @@ def lobby_rooms() -> list[dict[str, Any]]:
 
 def publish_lobby_room(room: Room) -> None:
     """Tell every lobby page that a room changed (created, someone came or went, closed)."""
-    events.publish(events.LOBBY_GROUP, events.lobby_room(room_summary(room)))
+    _tell(events.LOBBY_GROUP, events.lobby_room(room_summary(room)))
+
+
+def _tell(group: str, event: events.RoomEvent) -> None:
+    """Publish after the database has changed. The change stands whether or not the
+    channel layer takes the event: raising here would make a caller believe that a
+    committed join, leave or sweep did not happen. A lobby page catches up at the next
+    change or load; a call whose Redis is down has lost its signaling anyway."""
+    try:
+        events.publish(group, event)
+    except Exception as failure:
+        logger.warning(
+            "could not publish %s to %s: %s: %s",
+            event["type"],
+            group,
+            type(failure).__name__,
+            failure,
+        )

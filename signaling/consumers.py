@@ -280,10 +280,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.stop_listening()
         try:
             removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
-            # If the row was already gone, whoever removed it (a moderator, the sweeper)
-            # told the room.
-            if removed is not None:
-                await events.apublish(self.group, events.peer_left(peer_id, reason))
         except Exception as failure:
             logger.warning(
                 "could not free seat %s (the sweeper will): %s: %s",
@@ -291,6 +287,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 type(failure).__name__,
                 failure,
             )
+            return
+        # If the row was already gone, whoever removed it (a moderator, the sweeper)
+        # told the room.
+        if removed is not None:
+            try:
+                await events.apublish(self.group, events.peer_left(peer_id, reason))
+            except Exception as failure:
+                logger.warning(
+                    "could not tell the room that %s left: %s: %s",
+                    peer_id,
+                    type(failure).__name__,
+                    failure,
+                )
 
     # --- Client messages: one dispatch point ----------------------------------------------
 

@@ -22,6 +22,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from rooms import services
+from signaling.outages import is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,9 @@ def expire_detached_later() -> None:
         await asyncio.sleep(settings.RESUME_GRACE + 0.5)
         try:
             await database_sync_to_async(services.expire_detached)()
-        except Exception:
-            logger.exception("expiring a held seat failed")
+        except Exception as failure:
+            # The next heartbeat round expires it instead.
+            log_failure("expiring a held seat", failure)
 
     task = asyncio.get_running_loop().create_task(expire())
     _expiries.add(task)
@@ -99,9 +101,17 @@ async def _loop() -> None:
         await asyncio.sleep(settings.PRESENCE_TOUCH_INTERVAL)
         try:
             swept = await run_round()
-        except Exception:
+        except Exception as failure:
             # The database or Redis may be briefly away; the next round tries again.
-            logger.exception("presence heartbeat failed")
+            log_failure("presence heartbeat", failure)
             continue
         if swept:
             logger.info("swept %d presence row(s) left by a dead worker", swept)
+
+
+def log_failure(what: str, failure: Exception) -> None:
+    """An outage is expected now and then: one line. Anything else is a bug: a traceback."""
+    if is_outage(failure):
+        logger.warning("%s failed: %s: %s", what, type(failure).__name__, failure)
+    else:
+        logger.error("%s failed", what, exc_info=failure)

@@ -4,7 +4,8 @@ websocket clients that sign in with a real session cookie."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,6 +21,40 @@ from rooms.models import Profile, Room
 from tests import cache_keys
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+
+
+class ErrorRecords(logging.Handler):
+    """Every ERROR (or worse) logged in this process during one test."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self) -> list[str]:
+        return [f"{r.levelname} {r.name}: {r.getMessage()}" for r in self.records]
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[ErrorRecords]:
+    """An ERROR line from the server that a test did not expect is a bug: fail the test.
+    A test that provokes errors on purpose asks for `expected_errors` and checks them."""
+    collector = ErrorRecords()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    try:
+        yield collector
+    finally:
+        root.removeHandler(collector)
+    if "expected_errors" not in request.fixturenames and collector.records:
+        pytest.fail("errors were logged that no test expected:\n" + "\n".join(collector.messages()))
+
+
+@pytest.fixture
+def expected_errors(no_unexpected_errors: ErrorRecords) -> ErrorRecords:
+    return no_unexpected_errors
 
 
 @pytest.fixture(autouse=True)

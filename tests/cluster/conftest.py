@@ -25,7 +25,13 @@ import websockets
 from django.db import connection
 
 from tests.async_db import close_consumer_connections
-from tests.servers_common import free_port, start_daphne, stop, wait_until
+from tests.servers_common import (
+    assert_no_server_errors,
+    free_port,
+    start_daphne,
+    stop,
+    wait_until,
+)
 
 __all__ = ["close_consumer_connections"]
 
@@ -121,7 +127,10 @@ class Worker:
     def stop(self) -> None:
         stop(self.process, timeout=10)
         self.log.close()
-        os.unlink(self.log.name)
+        try:
+            assert_no_server_errors(Path(self.log.name), what=f"worker {self.id}")
+        finally:
+            os.unlink(self.log.name)
 
 
 @pytest.fixture
