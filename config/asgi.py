@@ -11,11 +11,16 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from config import daphne_limits  # noqa: E402
 from signaling.outages import AuthMiddlewareStack  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.startup import log_startup_warnings  # noqa: E402
 
 log_startup_warnings()
+# daphne refuses a frame over 80 KiB at its header, with `error bad_message` and 1009, instead
+# of reading it whole for parse() to refuse. daphne imports this module before it builds its
+# server, so this holds however daphne is started (config/daphne_limits.py explains).
+daphne_limits.install()
 
 application = ProtocolTypeRouter(
     {
