@@ -4,6 +4,7 @@ and the channel layer, 503 naming the part that failed."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
@@ -42,6 +43,9 @@ async def _check(check: Callable[[], Awaitable[None]]) -> str:
     return "ok"
 
 
+logger = logging.getLogger(__name__)
+
+
 @never_cache
 async def healthz(request: HttpRequest) -> JsonResponse:
     results = {
@@ -53,4 +57,10 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "ok" if healthy else "unhealthy", "checks": results}
     if failing:
         body["failing"] = failing
-    return JsonResponse(body, status=200 if healthy else 503)
+    response = JsonResponse(body, status=200 if healthy else 503)
+    if failing:
+        # A 503 here is the answer the load balancer asked for, not a server error: one
+        # WARNING naming the part, instead of Django's ERROR for every probe.
+        logger.warning("unhealthy: %s", "; ".join(f"{n} {results[n]}" for n in failing))
+        response._has_been_logged = True  # type: ignore[attr-defined]
+    return response

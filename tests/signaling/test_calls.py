@@ -488,3 +488,58 @@ async def test_a_relay_the_layer_cannot_take_is_an_error_and_the_sender_stays(
     monkeypatch.setattr(layer, "send", send)
     await b.send({"type": "offer", "to": a.peer_id, "sdp": "v=0 again"})
     assert (await a.receive_type("offer"))["sdp"] == "v=0 again"
+
+
+@pytest.mark.parametrize(
+    ("frame", "detail"),
+    [
+        ('{"type": "chat", "body": "hi \\ud800"}', "not_json"),
+        ('{"type": "kick", "peer_id": "x", "reason": "\\udfff"}', "not_json"),
+        ('{"type": "offer", "to": "x", "sdp": "v=0 \\udc00"}', "not_json"),
+        ('{"type": "candidate", "to": "x", "candidate": {"candidate": "\\ud800"}}', "not_json"),
+        ('{"type": "media", "audio": NaN, "video": true, "screen": false}', "not_json"),
+        ('{"type": "ban", "peer_id": "x", "minutes": Infinity}', "not_json"),
+        ('{"type": "ban", "peer_id": "x", "minutes": 1e400}', "not_json"),
+        ('{"type": "hide-chat", "id": 18446744073709551617}', "not_json"),
+        ('{"type": "chat", "body": ' + "[" * 40 + "]" * 40 + "}", "not_json"),
+        ('{"type": "chat", "body": ' + "[" * 30000 + "]" * 30000 + "}", "not_json"),
+        (
+            '{"type": "candidate", "to": "x", '
+            '"candidate": {"candidate": "c", "sdpMLineIndex": 1.5}}',
+            "invalid_field",
+        ),
+        ('{"type": "hide-chat", "id": 9007199254740993}', "not_json"),
+        ('{"type": "dance"}', "unknown_type"),
+        ("x" * (73 * 1024), "too_large"),
+    ],
+)
+async def test_text_the_database_or_the_channel_layer_cannot_carry_is_a_bad_message(
+    alice, bob, room, join, frame, detail
+):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    await b.ws.send_to(text_data=frame.replace('"x"', f'"{a.peer_id}"'))
+    error = await b.receive_type("error")
+    assert (error["code"], error["detail"]) == ("bad_message", detail)
+    assert await a.nothing()
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 0
+    await b.send({"type": "ping"})
+    assert await b.receive() == {"type": "pong"}
+
+
+async def test_a_relayed_candidate_carries_only_its_four_fields(alice, bob, room, join):
+    a = await join(alice, room)
+    b = await join(bob, room)
+    await a.receive_type("peer-joined")
+    candidate = {
+        "candidate": "candidate:1 1 udp 1 127.0.0.1 5000 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+        "usernameFragment": "abcd",
+        "extra": {"deep": [1, 2, {"x": "y"}]},
+    }
+    await b.send({"type": "candidate", "to": a.peer_id, "candidate": candidate})
+    relayed = await a.receive_type("candidate")
+    del candidate["extra"]
+    assert relayed["candidate"] == candidate
