@@ -90,7 +90,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 class Worker:
-    def __init__(self, worker_id: str, env: dict[str, str]) -> None:
+    def __init__(self, worker_id: str, env: dict[str, str], *, healthy: bool = True) -> None:
         self.id = worker_id
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
@@ -99,7 +99,8 @@ class Worker:
         self.process = start_daphne(self.port, {**env, "WORKER_ID": worker_id}, self.log)
         # Log records a test provoked on purpose (a Redis it stopped): see allow_errors.
         self.allowed: tuple[str, ...] = ()
-        wait_until(self.healthy, 30, f"worker {worker_id} to serve /healthz")
+        ready = self.healthy if healthy else self.answering
+        wait_until(ready, 30, f"worker {worker_id} to serve /healthz")
 
     @property
     def url(self) -> str:
@@ -119,6 +120,14 @@ class Worker:
             )
         try:
             return self.healthz()[0] == 200
+        except OSError:
+            return False
+
+    def answering(self) -> bool:
+        """Serving /healthz at all, healthy or not (a worker started with a dead database)."""
+        self.healthy()  # raises if the process exited
+        try:
+            return self.healthz()[0] in (200, 503)
         except OSError:
             return False
 
@@ -165,9 +174,13 @@ def start_workers(
     }
     started: list[Worker] = []
 
-    def start(count: int, **settings: str) -> list[Worker]:
-        """`count` more workers; `settings` are extra environment variables for them."""
-        workers = [Worker(f"w{len(started) + n + 1}", {**env, **settings}) for n in range(count)]
+    def start(count: int, *, healthy: bool = True, **settings: str) -> list[Worker]:
+        """`count` more workers; `settings` are extra environment variables for them.
+        `healthy=False`: wait only until they answer (their database may be down)."""
+        workers = [
+            Worker(f"w{len(started) + n + 1}", {**env, **settings}, healthy=healthy)
+            for n in range(count)
+        ]
         started.extend(workers)
         return workers
 

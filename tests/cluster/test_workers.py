@@ -139,6 +139,17 @@ async def test_a_redis_restart_loses_no_acknowledged_chat_and_calls_recover(
     await b.receive_type("chat")
 
     await sync_to_async(redis_server.stop)()
+    # While Redis is away a chat is stored, cannot be delivered, is taken back and said
+    # to have failed; the socket stays (docs/protocol.md, "error").
+    await a.send({"type": "chat", "body": "while Redis is down"})
+    failed = await a.receive_type("error", timeout=20)
+    assert (failed["code"], failed["detail"], failed["ref"]) == (
+        "server_error",
+        "unavailable",
+        "chat",
+    )
+    bodies = await sync_to_async(lambda: list(ChatMessage.objects.values_list("body", flat=True)))()
+    assert "while Redis is down" not in bodies
     await sync_to_async(redis_server.start)()
 
     # The websocket side recovers without a worker restart: relay and chat cross workers again.
@@ -191,3 +202,24 @@ async def test_a_restarted_worker_s_people_resume_their_seats_on_another(
         await a.receive_type("peer-left", timeout=1)
     await ws.close()
     await a.ws.close()
+
+
+async def test_a_join_while_the_database_is_down_is_refused_with_words_not_a_failed_handshake(
+    alice, room, start_workers
+):
+    cookie = await cookie_for(alice)
+    # A worker whose database does not answer (nothing listens on port 9).
+    (down,) = await sync_to_async(start_workers)(
+        1, healthy=False, DATABASE_URL="postgres://postgres:postgres@127.0.0.1:9/confab"
+    )
+    ws = await connect(down, f"/ws/rooms/{room.slug}/", cookie)
+    closing = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    assert (closing["type"], closing["code"], closing["refusal"]) == (
+        "closing",
+        4503,
+        "unavailable",
+    )
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4503
