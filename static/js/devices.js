@@ -3,12 +3,14 @@
 // without renegotiation (RTCRtpSender.replaceTrack on every peer connection), the speaker
 // for every remote media element (setSinkId), and the in-call settings popover.
 //
-// experience.js creates it once: `const devices = setupDevices(api)` (api: see call.js).
+// experience.js creates it once: `const devices = setupDevices({isVoice, local, tiles})`.
+// Switching a device hands the new track to local media (media/local.js, useTrack); the
+// transport puts it into its senders.
 import { el, fmt, gettext, icon, label, popover } from "./dom.js";
+import { VIDEO_CONSTRAINTS } from "./media/local.js";
 
 const PREFS_KEY = "confab.devices"; // {audioinput, videoinput, audiooutput, micOff, camOff}
 const SKIP_KEY = "confab.skipPreview"; // "1": go straight into the call
-export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
 const KIND_OF = { audio: "audioinput", video: "videoinput" };
 
 function readJSON(key) {
@@ -26,7 +28,7 @@ export function withDevice(base, deviceId) {
   return { ...(typeof base === "object" ? base : {}), deviceId: { exact: deviceId } };
 }
 
-export function setupDevices(api) {
+export function setupDevices({ isVoice, local, tiles }) {
   const prefs = readJSON(PREFS_KEY);
   let preview = []; // live tracks of the pre-join screen, handed over at the first join
   let choicesApplied = false;
@@ -168,7 +170,7 @@ export function setupDevices(api) {
     setPreview([]);
   }
 
-  // call.js asks for devices through this (once admitted): the preview's tracks first, then
+  // Local media asks for devices through this (once admitted): the preview's tracks first, then
   // the remembered devices for whatever is still missing.
   async function getUserMedia(constraints) {
     if (constraints.video && typeof constraints.video === "object") videoBase = constraints.video;
@@ -188,53 +190,24 @@ export function setupDevices(api) {
     }
   }
 
-  // "Join with microphone off / camera off": the track is there but disabled from the start,
-  // so the first `media` message already says so and others receive silence (or black).
+  // "Join with microphone off / camera off": the kinds whose tracks start disabled, so that
+  // the first `media` message already says so and others receive silence (or black). Once:
+  // "Try again" later asks for everything on.
   function joinChoices() {
-    if (choicesApplied) return;
+    if (choicesApplied) return {};
     choicesApplied = true;
-    const off = { audio: Boolean(prefs.micOff), video: Boolean(prefs.camOff) && !api.isVoice };
-    for (const kind of ["audio", "video"]) {
-      if (!off[kind]) continue;
-      const track = api.localTrack(kind);
-      if (track) track.enabled = false;
-      api.state.media[kind] = false;
-    }
+    return { audio: Boolean(prefs.micOff), video: Boolean(prefs.camOff) && !isVoice };
   }
 
   // --- Switching during the call ---------------------------------------------------------------
 
-  // Put `track` in place of our current track of its kind on every connection: the same
-  // transceivers and m-lines, so nothing is renegotiated. Without a current track (none could
-  // be had before) it joins the call like "Try again" does, by renegotiation.
-  async function useTrack(track) {
-    const kind = track.kind;
-    const old = api.localTrack(kind);
-    const stream = api.state.localStream;
-    if (old) track.enabled = old.enabled;
-    for (const peer of api.peers.values()) {
-      if (!peer.pc || peer.pc.connectionState === "closed") continue;
-      const sender = old && peer.pc.getSenders().find((candidate) => candidate.track === old);
-      if (sender) await sender.replaceTrack(track);
-    }
-    if (old) {
-      stream.removeTrack(old);
-      old.stop();
-    }
-    stream.addTrack(track);
-    track.addEventListener("ended", () => api.deviceLost(track));
-    if (!old) {
-      api.state.media[kind] = true;
-      for (const peer of api.peers.values()) if (peer.pc) await api.attachLocalTracks(peer, false);
-      api.sendMedia();
-    }
-    api.refreshLocalTile();
-    api.updateControls();
-  }
+  // Put `track` in place of our current track of its kind (local media and the transport
+  // do it: the same transceivers and m-lines, so nothing is renegotiated).
+  const useTrack = (track) => local.useTrack(track);
 
   async function switchDevice(kind, deviceId) {
     save({ [KIND_OF[kind]]: deviceId });
-    const old = api.localTrack(kind);
+    const old = local.track(kind);
     if (old && trackDevice(old) === deviceId) return;
     const constraints = { [kind]: withDevice(kind === "video" ? videoBase : true, deviceId) };
     let stream;
@@ -259,7 +232,7 @@ export function setupDevices(api) {
   }
 
   function remoteElements() {
-    return [...api.peers.values()].map((peer) => peer.element).filter(Boolean);
+    return tiles.elements();
   }
 
   async function setSpeaker(deviceId) {
@@ -318,7 +291,7 @@ export function setupDevices(api) {
   });
   settingsPanel.append(
     el("h2", { className: "xp-popover-title", text: gettext("Settings") }),
-    api.isVoice ? null : field("videoinput", gettext("Camera"), "camera"),
+    isVoice ? null : field("videoinput", gettext("Camera"), "camera"),
     field("audioinput", gettext("Microphone"), "mic"),
     field("audiooutput", gettext("Speaker"), "speaker"),
     error,
@@ -334,7 +307,7 @@ export function setupDevices(api) {
     const found = await list();
     for (const [kind, { select, row }] of Object.entries(fields)) {
       const input = kind === "audioinput" ? "audio" : kind === "videoinput" ? "video" : null;
-      const current = input ? trackDevice(api.localTrack(input)) : prefs.audiooutput;
+      const current = input ? trackDevice(local.track(input)) : prefs.audiooutput;
       fill(select, kind, found[kind], current);
       if (kind === "audiooutput") row.hidden = !sinkSupported || found.audiooutput.length === 0;
     }

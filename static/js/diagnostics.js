@@ -1,15 +1,17 @@
 // Connection details: which ICE candidates this browser gathered (host, srflx, relay),
 // which route each call took (the selected candidate pair), its round-trip time, and a hint
-// in plain words when the TURN relay is missing or failing. call.js starts it once and
-// hands it every RTCPeerConnection it makes (watch); the "Connection details" button in
-// the controls opens the panel. Tests read window.confab.diagnostics.snapshot().
+// in plain words when the TURN relay is missing or failing. call.js starts it once; it
+// listens to the transport's events (connections, gathered candidates, ICE server errors)
+// and asks it for stats; the "Connection details" button in the controls opens the panel.
+// Tests read window.confab.diagnostics.snapshot().
 //
 // Where the facts come from:
 // - ICE servers and policy: `welcome.ice_servers` / `welcome.ice_transport_policy`, and each
-//   `ice-servers` message (fresh TURN credentials; call.js applies them with
+//   `ice-servers` message (fresh TURN credentials; the transport applies them with
 //   setConfiguration, so ICE restarts and new connections use them).
-// - Gathered candidates: `icecandidate` events and getStats `local-candidate` reports.
-// - TURN failures: `icecandidateerror` (401: credentials refused, 403: forbidden, 701: no
+// - Gathered candidates: the transport's "candidate" events and getStats `local-candidate`
+//   reports.
+// - TURN failures: the transport's "candidate-error" events (icecandidateerror: 401: credentials refused, 403: forbidden, 701: no
 //   answer) and, since an unreachable TURN server is reported only after ~40 s or never,
 //   no relay candidate within RELAY_EXPECTED_MS of the first connection.
 // - The route: getStats `transport.selectedCandidatePairId` (or the nominated, succeeded
@@ -60,9 +62,10 @@ function clock(seconds) {
 }
 
 export class Diagnostics {
-  constructor({ signaling, peers }) {
+  constructor({ signaling, session, transport }) {
     this.signaling = signaling;
-    this.peers = peers;
+    this.transport = transport;
+    this.peers = session.participants; // read only: who is who
     this.iceServers = [];
     this.policy = "all";
     this.worker = "";
@@ -94,6 +97,23 @@ export class Diagnostics {
       this.updatedAt = Date.now();
       this.render();
     });
+    transport.on("connection", ({ state }) => {
+      if (state === "new" && this.firstWatchAt === null) this.firstWatchAt = Date.now();
+      this.render();
+    });
+    transport.on("candidate", ({ candidate }) => {
+      this.noteCandidate(candidate.type, candidate.protocol, candidate.address, candidate.port, candidate.url);
+    });
+    transport.on("candidate-error", ({ id, url, code, text }) => {
+      const error = { url, code, text, at: Date.now(), peer: id };
+      this.errors.push(error);
+      if (this.errors.length > MAX_ERRORS) this.errors.shift();
+      if (error.url) {
+        const state = { 401: "refused", 403: "forbidden", 701: "unreachable" }[error.code] || "error";
+        this.servers.set(error.url, { state, code: error.code, text: error.text, at: error.at });
+      }
+      this.render();
+    });
     setInterval(() => this.poll(), POLL_MS);
   }
 
@@ -104,7 +124,7 @@ export class Diagnostics {
     if (urlsOf(servers).join(" ") !== before) {
       // Another set of servers: what we knew about the old ones says nothing now.
       this.servers = new Map();
-      const connected = [...this.peers.values()].some((peer) => peer.pc);
+      const connected = this.transport.ids().length > 0;
       this.firstWatchAt = connected ? Date.now() : null;
     }
     for (const url of urlsOf(servers)) {
@@ -114,32 +134,6 @@ export class Diagnostics {
 
   get turnUrls() {
     return urlsOf(this.iceServers).filter(isTurnUrl);
-  }
-
-  // call.js calls this for every RTCPeerConnection, right after making it.
-  watch(peer, pc) {
-    if (this.firstWatchAt === null) this.firstWatchAt = Date.now();
-    pc.addEventListener("icecandidate", ({ candidate }) => {
-      if (!candidate) return;
-      this.noteCandidate(candidate.type, candidate.protocol, candidate.address, candidate.port, candidate.url);
-    });
-    pc.addEventListener("icecandidateerror", (event) => {
-      const error = {
-        url: event.url || "",
-        code: event.errorCode,
-        text: event.errorText || "",
-        at: Date.now(),
-        peer: peer.id,
-      };
-      this.errors.push(error);
-      if (this.errors.length > MAX_ERRORS) this.errors.shift();
-      if (error.url) {
-        const state = { 401: "refused", 403: "forbidden", 701: "unreachable" }[error.code] || "error";
-        this.servers.set(error.url, { state, code: error.code, text: error.text, at: error.at });
-      }
-      this.render();
-    });
-    pc.addEventListener("connectionstatechange", () => this.render());
   }
 
   noteCandidate(type, protocol, address, port, url) {
@@ -152,16 +146,9 @@ export class Diagnostics {
   }
 
   // Restart ICE on one connection (or all): new candidates, gathered with the current ICE
-  // servers. negotiationneeded follows and call.js renegotiates.
+  // servers. The transport renegotiates.
   restartIce(id = null) {
-    let count = 0;
-    for (const peer of this.peers.values()) {
-      if ((id === null || peer.id === id) && peer.pc && peer.pc.connectionState !== "closed") {
-        peer.pc.restartIce();
-        count += 1;
-      }
-    }
-    return count;
+    return this.transport.restartIce(id);
   }
 
   async poll() {
@@ -170,9 +157,9 @@ export class Diagnostics {
     this.polledAt = Date.now();
     try {
       const routes = new Map();
-      for (const peer of [...this.peers.values()]) {
-        if (!peer.pc || peer.pc.connectionState === "closed") continue;
-        routes.set(peer.id, await this.route(peer));
+      for (const id of this.transport.ids()) {
+        const route = await this.route(id);
+        if (route) routes.set(id, route);
       }
       this.routes = routes;
     } catch (error) {
@@ -183,9 +170,10 @@ export class Diagnostics {
     this.render();
   }
 
-  async route(peer) {
-    const pc = peer.pc;
-    const stats = await pc.getStats();
+  async route(id) {
+    const info = this.transport.info(id);
+    const stats = info && info.state !== "closed" ? await this.transport.getStats(id) : null;
+    if (!info || !stats) return null;
     let pair = null;
     stats.forEach((report) => {
       if (report.type === "local-candidate") {
@@ -213,10 +201,10 @@ export class Diagnostics {
     };
     const rtt = pair && typeof pair.currentRoundTripTime === "number" ? Math.round(pair.currentRoundTripTime * 1000) : null;
     return {
-      id: peer.id,
-      name: peer.name,
-      state: pc.connectionState,
-      iceState: pc.iceConnectionState,
+      id,
+      name: this.peers.get(id)?.name || "",
+      state: info.state,
+      iceState: info.iceState,
       pairId: pair ? pair.id : null,
       local: pair ? candidate(pair.localCandidateId) : null,
       remote: pair ? candidate(pair.remoteCandidateId) : null,
@@ -487,11 +475,8 @@ export class Diagnostics {
 }
 
 // Start once, and expose it for tests and the curious: window.confab.diagnostics.
-export function startDiagnostics({ signaling, peers }) {
-  const diagnostics = new Diagnostics({ signaling, peers });
-  if (window.confab) {
-    window.confab.diagnostics = diagnostics;
-    window.confab.restartIce = (id) => diagnostics.restartIce(id ?? null);
-  }
+export function startDiagnostics({ signaling, session, transport }) {
+  const diagnostics = new Diagnostics({ signaling, session, transport });
+  if (window.confab) window.confab.diagnostics = diagnostics;
   return diagnostics;
 }

@@ -26,8 +26,10 @@
 // negotiation happens. Renegotiation, ICE restarts and resumed seats keep the SCTP
 // association and its channels; a rebuilt connection gets a new control channel.
 //
-// experience.js calls: setupFiles(api); files.connectionMade(peer, pc); files.refreshTile(peer);
-// files.peerRemoved(peer). Everything is built with textContent; no style attributes.
+// experience.js calls setupFiles({config, ui, session, transport, tiles, moderation}). The
+// data paths come from the transport's "datalink" events (one per new connection, before
+// anything is negotiated on it: transport/index.js); a transport without them (an SFU) leaves
+// file transfer off. Everything is built with textContent; no style attributes.
 import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext } from "./dom.js";
 
 const CONTROL_LABEL = "confab-files";
@@ -81,14 +83,14 @@ function formatPercent(fraction) {
   return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 0 }).format(fraction);
 }
 
-export function setupFiles(api) {
-  const limitMb = Math.max(0, Number(api.config.file_transfer_max_mb) || 0);
+export function setupFiles({ config, ui, session, transport, tiles, moderation }) {
+  const limitMb = Math.max(0, Number(config.file_transfer_max_mb) || 0);
   const limit = limitMb * MIB;
   const enabled =
     limit > 0 && typeof RTCPeerConnection !== "undefined" && "createDataChannel" in RTCPeerConnection.prototype;
-  const links = new Map(); // peer id -> {peer, pc, control, outbox, ready}
+  const links = new Map(); // peer id -> {peer, data, control, outbox, ready} (data: the transport's DataLink)
   const transfers = []; // everything shown, oldest first
-  const toast = (text, tone) => api.moderation?.toast(text, tone);
+  const toast = (text, tone) => moderation?.toast(text, tone);
 
   const readyLinks = () => [...links.values()].filter((link) => link.ready && link.control.readyState === "open");
 
@@ -106,7 +108,7 @@ export function setupFiles(api) {
   if (window.confab) window.confab.files = exposed;
 
   if (!enabled) {
-    return { enabled, button: null, connectionMade() {}, refreshTile() {}, peerRemoved() {} };
+    return { enabled, button: null };
   }
 
   // --- The control button, the file picker, the tile menu item, the tray ------------------
@@ -118,14 +120,14 @@ export function setupFiles(api) {
   input.className = "xf-input";
   input.hidden = true;
   let pickFor = null; // null: everyone; else a peer id
-  const stage = api.ui.call.querySelector(".stage") || api.ui.call;
+  const stage = ui.call.querySelector(".stage") || ui.call;
   const tray = el("section", { className: "xf-tray", "aria-label": gettext("File transfers") });
   const announcer = el("p", { className: "visually-hidden", role: "status", "aria-live": "polite" });
   stage.append(tray, announcer);
-  api.ui.call.append(input);
+  ui.call.append(input);
 
   function choose(peerId) {
-    if (api.state.ended) return;
+    if (session.ended) return;
     pickFor = peerId;
     input.value = ""; // the same file again still fires "change"
     input.click();
@@ -142,12 +144,12 @@ export function setupFiles(api) {
   // Always enabled, so the menu reads the same whatever the connection is doing: an offer
   // made before the other page's hello waits for it (sendControl's outbox), and send()
   // says so when there is no connection at all.
-  api.moderation?.addTileItems((peer) => [
+  moderation?.addTileItems((peer) => [
     { label: gettext("Send a file…"), icon: "paperclip", action: () => choose(peer.id) },
   ]);
 
   function paintButton() {
-    button.disabled = readyLinks().length === 0 || api.state.ended;
+    button.disabled = readyLinks().length === 0 || session.ended;
   }
 
   function announce(text) {
@@ -156,12 +158,14 @@ export function setupFiles(api) {
 
   // --- Control channels ----------------------------------------------------------------------
 
-  function connectionMade(peer, pc) {
+  function connectionMade(id, data) {
+    const peer = session.participants.get(id);
+    if (!peer) return;
     const old = links.get(peer.id);
-    if (old && old.pc !== pc) linkClosed(old);
+    if (old && old.data !== data) linkClosed(old);
     let control;
     try {
-      control = pc.createDataChannel(CONTROL_LABEL, { negotiated: true, id: 0, ordered: true });
+      control = data.openChannel(CONTROL_LABEL, { negotiated: true, id: 0, ordered: true });
     } catch (error) {
       console.warn("files: no control channel", error);
       return;
@@ -169,13 +173,15 @@ export function setupFiles(api) {
     // `ready` once the other page said hello: a negotiated channel opens on our side as
     // soon as the connection's SCTP is up, even when the other page (file transfer off)
     // never made its end, and what we send then is dropped unread.
-    const link = { peer, pc, control, outbox: [], ready: false };
+    const link = { peer, data, control, outbox: [], ready: false };
     links.set(peer.id, link);
     control.addEventListener("open", () => transmit(control, { type: "files-hello" }));
     control.addEventListener("message", ({ data }) => onControl(link, data));
     control.addEventListener("close", () => linkClosed(link));
-    pc.addEventListener("datachannel", ({ channel }) => onFileChannel(link, channel));
+    data.onChannel((channel) => onFileChannel(link, channel));
   }
+
+  transport.on("datalink", ({ id, link }) => connectionMade(id, link));
 
   function sendControl(link, message) {
     const { control } = link;
@@ -262,7 +268,7 @@ export function setupFiles(api) {
   // --- Sending -------------------------------------------------------------------------------
 
   function send(file, peerId) {
-    if (api.state.ended) return;
+    if (session.ended) return;
     const name = cleanName(file.name);
     if (file.size > limit) {
       toast(
@@ -275,7 +281,7 @@ export function setupFiles(api) {
       );
       return;
     }
-    const people = peerId ? [api.peers.get(peerId)].filter(Boolean) : [...api.peers.values()];
+    const people = peerId ? [session.participants.get(peerId)].filter(Boolean) : [...session.participants.values()];
     const reachable = people.filter((peer) => links.has(peer.id));
     if (!reachable.length) {
       toast(
@@ -308,7 +314,7 @@ export function setupFiles(api) {
   function startSending(t) {
     let channel;
     try {
-      channel = t.link.pc.createDataChannel(`file:${t.id}`, { ordered: true });
+      channel = t.link.data.openChannel(`file:${t.id}`, { ordered: true });
     } catch (error) {
       console.warn("files: no file channel", error);
       sendControl(t.link, { type: "file-cancel", id: t.id });
@@ -775,22 +781,20 @@ export function setupFiles(api) {
 
   // --- Hooks -----------------------------------------------------------------------------------
 
-  function refreshTile() {
-    paintButton();
-  }
+  tiles.on("painted", () => paintButton());
 
   // Someone left (or our seat was lost): their transfers end; files received stay to be saved.
-  function peerRemoved(peer) {
+  session.on("participant-removed", (peer) => {
     const link = links.get(peer.id);
     if (link) linkClosed(link);
     for (const t of transfers) if (t.peerId === peer.id && ACTIVE.has(t.state)) finish(t, "lost");
     paintButton();
-  }
+  });
 
   // Leaving the page: give the memory of received files back.
   window.addEventListener("pagehide", () => {
     for (const t of transfers) if (t.url) URL.revokeObjectURL(t.url);
   });
 
-  return { enabled, button, connectionMade, refreshTile, peerRemoved };
+  return { enabled, button };
 }

@@ -1,14 +1,15 @@
 // Two things measured on live media:
 //
 // - The active speaker: who is talking now, from the Web Audio level of every stream (the
-//   same analysers as call.js's speaking ring), with hysteresis so that the highlight does
+//   same analysers as the tiles' speaking ring: tiles.levels()), with hysteresis so that the highlight does
 //   not flicker between words: it starts after a few loud moments, stays through short
 //   pauses, and moves to someone else only when they are clearly louder for a while.
-// - Connection quality per peer, from getStats every two seconds: round-trip time
+// - Connection quality per peer, from the transport's "stats" events (every two seconds): round-trip time
 //   (candidate-pair currentRoundTripTime), packet loss (inbound-rtp packetsLost and
 //   packetsReceived deltas) and bitrate (bytesReceived deltas), shown as three bars on the
 //   tile with the details in a popover.
 import { el, fmt, gettext, label, popover } from "./dom.js";
+import { audioContext } from "./media/level.js";
 
 // --- Active speaker ------------------------------------------------------------------------------
 
@@ -20,31 +21,27 @@ const HOLD_MS = 1500; // a talker stays one through pauses this long
 const SWITCH_MS = 1000; // someone louder must stay louder this long to take over
 const SWITCH_RATIO = 1.5;
 
-export function setupActiveSpeaker(api) {
-  const states = new Map(); // peer -> {loud: [times], lastLoud, talking, energy, louderSince}
-  let active = null;
+export function setupActiveSpeaker({ tiles }) {
+  const states = new Map(); // peer id ("local": us) -> {loud: [times], lastLoud, talking, energy, louderSince}
+  let active = null; // the key of who holds the floor
 
-  function stateOf(peer) {
-    let state = states.get(peer);
+  function stateOf(key) {
+    let state = states.get(key);
     if (!state) {
       state = { loud: [], lastLoud: -Infinity, talking: false, energy: 0 };
-      states.set(peer, state);
+      states.set(key, state);
     }
     return state;
   }
 
-  function audible(peer) {
-    return peer === api.localPeer ? api.state.media.audio : peer.media?.audio !== false;
-  }
-
   function tick() {
-    const context = api.audioContext;
+    const context = audioContext();
     if (!context || context.state !== "running") return;
     const now = performance.now();
-    const everyone = [api.localPeer, ...api.peers.values()];
+    const everyone = tiles.levels().map((entry) => ({ ...entry, key: entry.id ?? "local" }));
     for (const peer of everyone) {
-      const state = stateOf(peer);
-      const level = peer.meter && audible(peer) ? peer.meter.level() : 0;
+      const state = stateOf(peer.key);
+      const level = peer.meter && peer.audible ? peer.meter.level() : 0;
       state.energy = state.energy * 0.85 + level * 0.15;
       if (level > LOUD) {
         state.loud.push(now);
@@ -52,13 +49,14 @@ export function setupActiveSpeaker(api) {
       }
       state.loud = state.loud.filter((at) => now - at < START_WINDOW_MS);
       if (!state.talking && state.loud.length * TICK_MS >= START_LOUD_MS) state.talking = true;
-      if (state.talking && (now - state.lastLoud > HOLD_MS || !audible(peer))) state.talking = false;
+      if (state.talking && (now - state.lastLoud > HOLD_MS || !peer.audible)) state.talking = false;
     }
-    for (const peer of [...states.keys()]) if (peer !== api.localPeer && !api.peers.has(peer.id)) states.delete(peer);
+    const present = new Set(everyone.map((peer) => peer.key));
+    for (const key of [...states.keys()]) if (!present.has(key)) states.delete(key);
     // Who holds the floor: the current speaker while they talk, unless someone else has been
     // clearly louder for a while.
-    const talkers = everyone.filter((peer) => stateOf(peer).talking);
-    const loudest = talkers.reduce((best, peer) => (!best || stateOf(peer).energy > stateOf(best).energy ? peer : best), null);
+    const talkers = everyone.filter((peer) => stateOf(peer.key).talking).map((peer) => peer.key);
+    const loudest = talkers.reduce((best, key) => (!best || stateOf(key).energy > stateOf(best).energy ? key : best), null);
     if (!active || !talkers.includes(active)) {
       active = loudest;
     } else if (loudest && loudest !== active) {
@@ -71,10 +69,10 @@ export function setupActiveSpeaker(api) {
       }
     }
     for (const peer of everyone) {
-      if (peer !== loudest) stateOf(peer).louderSince = null;
-      const tile = peer.tile?.root;
+      if (peer.key !== loudest) stateOf(peer.key).louderSince = null;
+      const tile = peer.root;
       if (!tile) continue;
-      const on = peer === active;
+      const on = peer.key === active;
       if (tile.classList.contains("active-speaker") !== on) tile.classList.toggle("active-speaker", on);
     }
   }
@@ -109,13 +107,12 @@ function kbps(bits) {
     : fmt(gettext("%(value)s kbit/s"), { value: Math.round(bits / 1000) });
 }
 
-export function setupQuality(api) {
-  const samples = new WeakMap(); // pc -> previous totals
+export function setupQuality({ session, transport, tiles }) {
+  const samples = new Map(); // peer id -> previous totals, of one connection (generation)
+  const indicators = new Map(); // peer id -> {root, button, panel, quality}
 
-  async function measure(peer) {
-    const pc = peer.pc;
-    if (!pc || pc.connectionState !== "connected") return null;
-    const report = await pc.getStats();
+  // A stats report of the connection with `id` -> what the bars and the details show.
+  function measure(id, generation, report) {
     let pair = null;
     let lost = 0;
     let received = 0;
@@ -142,8 +139,9 @@ export function setupQuality(api) {
     const local = pair && byId.get(pair.localCandidateId);
     const remote = pair && byId.get(pair.remoteCandidateId);
     const now = performance.now();
-    const before = samples.get(pc);
-    samples.set(pc, { now, lost, received, bytesIn, bytesOut });
+    const previous = samples.get(id);
+    const before = previous && previous.generation === generation ? previous : null;
+    samples.set(id, { generation, now, lost, received, bytesIn, bytesOut });
     const seconds = before ? (now - before.now) / 1000 : 0;
     const dLost = before ? Math.max(0, lost - before.lost) : 0;
     const dReceived = before ? Math.max(0, received - before.received) : 0;
@@ -169,30 +167,32 @@ export function setupQuality(api) {
     );
   }
 
-  function ensureIndicator(peer) {
-    const tile = peer.tile;
-    if (tile.quality) return tile.quality;
+  function ensureIndicator(id, root) {
+    const known = indicators.get(id);
+    if (known && known.root === root) return known;
     const button = el("button", { type: "button", className: "tile-quality", "data-level": "0", hidden: true });
     for (let i = 1; i <= BARS; i += 1) button.append(el("span", { className: `tile-quality-bar bar-${i}` }));
     const panel = popover(button, {
       className: "xp-quality",
       title: gettext("Connection quality"),
       placement: "below",
-      onOpen: () => fillDetails(peer),
+      onOpen: () => fillDetails(id),
     });
-    tile.root.append(button, panel);
-    tile.quality = { button, panel };
-    return tile.quality;
+    root.append(button, panel);
+    const indicator = { root, button, panel, quality: null };
+    indicators.set(id, indicator);
+    return indicator;
   }
 
   function row(term, value) {
     return [el("dt", { text: term }), el("dd", { text: value })];
   }
 
-  function fillDetails(peer) {
-    const panel = peer.tile.quality?.panel;
-    if (!panel) return;
-    const q = peer.quality;
+  function fillDetails(id) {
+    const indicator = indicators.get(id);
+    const participant = session.participants.get(id);
+    if (!indicator || !participant) return;
+    const q = indicator.quality;
     const ms = (seconds) => (seconds === null ? "–" : fmt(gettext("%(value)s ms"), { value: Math.round(seconds * 1000) }));
     const list = el("dl", { className: "xp-quality-list" });
     if (q) {
@@ -212,52 +212,43 @@ export function setupQuality(api) {
       }
       list.append(...row(gettext("Route"), q.relayed ? gettext("Through a relay server") : gettext("Direct")));
     }
-    panel.replaceChildren(
-      el("h2", { className: "xp-popover-title", text: fmt(gettext("Connection with %(name)s"), { name: peer.name }) }),
+    indicator.panel.replaceChildren(
+      el("h2", { className: "xp-popover-title", text: fmt(gettext("Connection with %(name)s"), { name: participant.name }) }),
       el("p", { className: `xp-quality-summary level-${q?.level || 0}`, text: words(q?.level || 0) }),
       list,
     );
   }
 
-  function paint(peer) {
-    if (!peer.tile) return;
-    const { button, panel } = ensureIndicator(peer);
-    const connected = peer.pc?.connectionState === "connected";
-    const level = connected ? peer.quality?.level || 0 : 0;
+  function paint(participant, root) {
+    const indicator = ensureIndicator(participant.id, root);
+    const connected = participant.connection === "connected";
+    if (!connected) indicator.quality = null;
+    const level = connected ? indicator.quality?.level || 0 : 0;
+    const { button, panel } = indicator;
     button.hidden = !connected;
     button.dataset.level = String(level);
-    label(button, fmt(gettext("%(quality)s with %(name)s. Show the details."), { quality: words(level), name: peer.name }));
-    if (panel.matches(":popover-open")) fillDetails(peer);
+    label(button, fmt(gettext("%(quality)s with %(name)s. Show the details."), { quality: words(level), name: participant.name }));
+    if (panel.matches(":popover-open")) fillDetails(participant.id);
   }
 
-  async function round() {
-    await Promise.all(
-      [...api.peers.values()].map(async (peer) => {
-        try {
-          peer.quality = (await measure(peer)) || (peer.pc?.connectionState === "connected" ? peer.quality : null);
-        } catch (error) {
-          console.warn("quality: getStats failed", error);
-        }
-        if (api.peers.get(peer.id) === peer) paint(peer);
-      }),
-    );
-  }
-
-  let running = false;
-  setInterval(() => {
-    if (running || api.peers.size === 0) return;
-    running = true;
-    round().finally(() => {
-      running = false;
-    });
-  }, STATS_EVERY_MS);
+  tiles.on("painted", ({ participant, root }) => {
+    if (participant) paint(participant, root);
+  });
+  tiles.on("removed", ({ id }) => {
+    indicators.get(id)?.panel.hidePopover?.();
+    indicators.delete(id);
+    samples.delete(id);
+  });
+  transport.on("stats", ({ id, generation, report }) => {
+    const indicator = indicators.get(id);
+    const participant = session.participants.get(id);
+    if (!indicator || !participant) return;
+    indicator.quality = measure(id, generation, report);
+    paint(participant, indicator.root);
+  });
 
   return {
-    refreshTile(peer) {
-      if (peer.id !== "local" && peer.tile) paint(peer);
-    },
-    peerRemoved(peer) {
-      peer.tile?.quality?.panel.hidePopover?.();
-    },
+    /** What the bars of `id` show: {rtt, loss, bitrateIn, bitrateOut, video, relayed, level} or null. */
+    of: (id) => indicators.get(id)?.quality || null,
   };
 }

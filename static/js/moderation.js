@@ -3,10 +3,10 @@
 // on chat messages, and toasts that say what happened. Only moderators see the controls;
 // the server checks every action and answers a refusal with `error`, said here in a toast.
 //
-// call.js creates it once and tells it about tiles and chat messages:
+// call.js creates it once, hands it the tiles, and chat.js tells it about chat messages:
 //
-//   const moderation = setupModeration({signaling, peers, root, isVoice, canPromote});
-//   moderation.refreshTile(peer);            // after a remote tile is (re)painted
+//   const moderation = setupModeration({signaling, session, root, isVoice, canPromote});
+//   moderation.attachTiles(tiles);            // a menu on every remote tile (tiles.js)
 //   moderation.decorateMessage(item, message); // a chat message element was made
 //   moderation.toast(text);                   // a short note over the stage
 //   moderation.addTileItems((peer) => [{label, icon, action}]); // items for everyone
@@ -15,10 +15,12 @@
 // addTileItems (files.js: "Send a file…"): then every remote tile has the menu button, a
 // non-moderator's menu holds only those items, and a moderator's holds them first.
 //
-// Everything else it learns from signaling events (welcome, role, room-updated, peer-left,
+// Who is who it reads from the session (session.participants); everything else it learns
+// from signaling events (welcome, role, room-updated, peer-left,
 // chat-hidden, error, close). All text is set with textContent; no inline styles or handlers.
 
 import { anchorPositioning, el, fmt, gettext, icon, label, place } from "./dom.js";
+import { moderationErrorWords } from "./words.js";
 
 export const MODERATION_TYPES = new Set([
   "kick",
@@ -42,7 +44,9 @@ const BAN_CHOICES = [
 
 let menuCount = 0;
 
-export function setupModeration({ signaling, peers, root, isVoice = false, canPromote = true }) {
+export function setupModeration({ signaling, session, root, isVoice = false, canPromote = true }) {
+  const peers = session.participants; // read only
+  const menus = new Map(); // peer_id -> {root, button, menu}: the menu on their tile
   const stage = root.querySelector(".stage") || root;
   const controls = root.querySelector("#controls");
   const messages = root.querySelector("#chat-messages");
@@ -155,25 +159,39 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
 
   // --- The tile menu ------------------------------------------------------------------------
 
-  function refreshTile(peer) {
+  function refreshTile(peer, tileRoot) {
     names.set(peer.id, peer.name);
-    const tile = peer.tile;
-    if (!tile.modButton) {
+    let tile = menus.get(peer.id);
+    if (!tile || tile.root !== tileRoot) {
       const button = el("button", { type: "button", className: "tile-mod-button mod-only" }, icon("more"));
       const everyone = () => isModerator || tileProviders.length > 0;
       const menu = makeMenu(button, "", () => tileMenuItems(peer.id), "below", everyone);
-      tile.root.append(button, menu);
-      tile.modButton = button;
-      tile.modMenu = menu;
+      tileRoot.append(button, menu);
+      tile = { root: tileRoot, button, menu };
+      menus.set(peer.id, tile);
     }
-    tile.modButton.classList.toggle("mod-only", tileProviders.length === 0);
+    tile.button.classList.toggle("mod-only", tileProviders.length === 0);
     const words = isModerator
       ? fmt(gettext("Moderate %(name)s"), { name: peer.name })
       : fmt(gettext("Options for %(name)s"), { name: peer.name });
-    if (tile.modButton.getAttribute("aria-label") !== words) {
-      label(tile.modButton, words);
-      tile.modMenu.setAttribute("aria-label", words);
+    if (tile.button.getAttribute("aria-label") !== words) {
+      label(tile.button, words);
+      tile.menu.setAttribute("aria-label", words);
     }
+  }
+
+  function refreshMenus() {
+    for (const [id, tile] of menus) {
+      const peer = peers.get(id);
+      if (peer) refreshTile(peer, tile.root);
+    }
+  }
+
+  function attachTiles(tiles) {
+    tiles.on("painted", ({ participant, root: tileRoot }) => {
+      if (participant) refreshTile(participant, tileRoot);
+    });
+    tiles.on("removed", ({ id }) => menus.delete(id));
   }
 
   function tileMenuItems(id) {
@@ -425,13 +443,13 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     isModerator = Boolean(value);
     root.classList.toggle("is-moderator", isModerator && !closed);
     if (!isModerator) closeAll();
-    if (changed) for (const peer of peers.values()) if (peer.tile?.modButton) refreshTile(peer); // "Moderate …" or "Options for …"
+    if (changed) refreshMenus(); // "Moderate …" or "Options for …"
   }
 
   // Items that everyone gets on remote tiles' menus (see the top of this file).
   function addTileItems(provide) {
     tileProviders.push(provide);
-    for (const peer of peers.values()) if (peer.tile?.modButton) refreshTile(peer);
+    refreshMenus();
   }
 
   function setLocked(value) {
@@ -493,7 +511,7 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
         if (button) button.disabled = false;
       }
     }
-    toast(errorWords(message), "error");
+    toast(moderationErrorWords(message), "error");
   });
 
   signaling.on("close", ({ final, superseded }) => {
@@ -503,25 +521,5 @@ export function setupModeration({ signaling, peers, root, isVoice = false, canPr
     root.classList.remove("is-moderator");
   });
 
-  return { refreshTile, decorateMessage, toast, addTileItems };
-}
-
-function errorWords(message) {
-  const why = String(message.message || "").toLowerCase();
-  switch (message.code) {
-    case "forbidden":
-      if (message.ref === "promote") return gettext("Only the room's owner can make someone a moderator.");
-      if (why.includes("owner")) return gettext("The room's owner cannot be removed or banned.");
-      return gettext("Only moderators of this room can do that.");
-    case "not_found":
-      return message.ref === "hide-chat"
-        ? gettext("That message no longer exists.")
-        : gettext("That person is no longer in the call.");
-    case "rate_limited":
-      return gettext("Too many actions at once. Wait a moment, then try again.");
-    case "server_error":
-      return gettext("That did not work because of a problem on the server. Try again.");
-    default:
-      return gettext("That did not work. Try again.");
-  }
+  return { attachTiles, decorateMessage, toast, addTileItems };
 }

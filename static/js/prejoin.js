@@ -4,10 +4,11 @@
 // room (GET config.people_url), and the Join button. Choices are remembered per browser
 // (devices.js); the preview's tracks go on into the call, so joining asks for nothing new.
 //
-//   const prejoin = setupPrejoin(api, devices);
+//   const prejoin = setupPrejoin({config, isVoice, ui}, devices);
 //   await prejoin.show();   // resolves when the person clicks Join (at once if they chose
 //                           // to skip this screen)
 import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext } from "./dom.js";
+import { audioContext, levelMeter, resumeAudio } from "./media/level.js";
 
 const PEOPLE_EVERY_MS = 5000;
 const METER_SEGMENTS = 12;
@@ -25,20 +26,19 @@ function loudness(rms) {
   return Math.max(0, Math.min(1, (db + 54) / 42));
 }
 
-export function setupPrejoin(api, devices) {
-  const { config, isVoice } = api;
+export function setupPrejoin({ config, isVoice, ui }, devices) {
   const kinds = isVoice ? ["audio"] : ["audio", "video"];
 
   function show() {
     if (devices.skipPreview()) {
-      api.ui.call.classList.remove("prejoining"); // room.html starts with the call hidden
+      ui.call.classList.remove("prejoining"); // room.html starts with the call hidden
       return Promise.resolve();
     }
     return new Promise((resolve) => build(resolve));
   }
 
   function build(resolve) {
-    const root = api.ui.call;
+    const root = ui.call;
     const prefs = devices.prefs;
     let tracks = { audio: null, video: null };
     let meter = null;
@@ -242,16 +242,16 @@ export function setupPrejoin(api, devices) {
       speakerField.hidden = !devices.sinkSupported || found.audiooutput.length === 0;
     }
 
-    // The level meter: Web Audio (call.js's analyser) on the preview's microphone track.
+    // The level meter: Web Audio (media/level.js) on the preview's microphone track.
     function startMeter() {
       meter?.disconnect();
-      meter = tracks.audio ? api.levelMeter(new MediaStream([tracks.audio])) : null;
+      meter = tracks.audio ? levelMeter(new MediaStream([tracks.audio])) : null;
       if (!frame) frame = requestAnimationFrame(drawMeter);
     }
 
     function drawMeter(now) {
       frame = closed ? 0 : requestAnimationFrame(drawMeter);
-      const context = api.audioContext;
+      const context = audioContext();
       const running = context && context.state === "running";
       meterHint.hidden = running || !meter;
       if (!running && meter) meterHint.textContent = gettext("Click anywhere on the page to see your microphone level.");
@@ -348,7 +348,7 @@ export function setupPrejoin(api, devices) {
       // Whatever is still opening joins the call too; then the screen goes.
       opening.finally(() => {
         close();
-        api.audioContext?.resume().catch(() => {});
+        resumeAudio();
         resolve();
       });
     });

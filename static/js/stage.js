@@ -3,8 +3,8 @@
 // popover that lists them.
 import { el, fmt, gettext, icon, isTyping, label, popover } from "./dom.js";
 
-export function setupStage(api) {
-  const tiles = api.ui.tiles;
+export function setupStage({ ui, isVoice, session, layout }) {
+  const tiles = ui.tiles;
   let pinned = null; // the pinned tile's root element
   const fullscreenSupported = Boolean(document.fullscreenEnabled && Element.prototype.requestFullscreen);
 
@@ -32,7 +32,7 @@ export function setupStage(api) {
     const width = tiles.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
     const height = tiles.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
     const others = Math.max(0, tiles.children.length - 1);
-    const aspect = api.isVoice ? 3 / 4 : 9 / 16;
+    const aspect = isVoice ? 3 / 4 : 9 / 16;
     const strip = others ? Math.max(96, Math.min(200, (width - gap * (others - 1)) / others)) : 0;
     const stripHeight = others ? strip * aspect + gap : 0;
     tiles.style.setProperty("--strip-width", `${Math.floor(strip)}px`);
@@ -71,18 +71,18 @@ export function setupStage(api) {
   const callButton = fullscreenSupported
     ? el("button", { type: "button", className: "stage-button xp-fullscreen-call" }, icon("expand"), icon("shrink"))
     : null;
-  callButton?.addEventListener("click", () => toggleFullscreen(api.ui.call));
-  api.ui.call.querySelector(".stage-meta")?.append(...(callButton ? [callButton] : []));
+  callButton?.addEventListener("click", () => toggleFullscreen(ui.call));
+  ui.call.querySelector(".stage-meta")?.append(...(callButton ? [callButton] : []));
 
   document.addEventListener("fullscreenchange", () => {
     for (const tile of tiles.children) paintTools(tile);
     paintCallButton();
-    api.layout();
+    layout();
   });
 
   function paintCallButton() {
     if (!callButton) return;
-    const on = document.fullscreenElement === api.ui.call;
+    const on = document.fullscreenElement === ui.call;
     callButton.classList.toggle("on", on);
     label(callButton, on ? gettext("Exit full screen") : gettext("Show the call full screen"));
   }
@@ -125,9 +125,9 @@ export function setupStage(api) {
 
   const SHORTCUTS = [
     ["M", () => gettext("Mute or unmute your microphone")],
-    ...(api.isVoice ? [] : [["V", () => gettext("Turn your camera off or on")]]),
+    ...(isVoice ? [] : [["V", () => gettext("Turn your camera off or on")]]),
     ["C", () => gettext("Open or close the chat")],
-    ...(api.isVoice ? [] : [["S", () => gettext("Share your screen, or stop sharing it")]]),
+    ...(isVoice ? [] : [["S", () => gettext("Share your screen, or stop sharing it")]]),
     ["?", () => gettext("Show these shortcuts")],
   ];
 
@@ -152,7 +152,7 @@ export function setupStage(api) {
   document.addEventListener("keydown", (event) => {
     if (!enabled || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     if (isTyping(event.target) || document.querySelector("dialog[open]")) return;
-    if (api.state.ended) return;
+    if (session.ended) return;
     if (event.key === "?") {
       event.preventDefault();
       help.togglePopover();
@@ -160,9 +160,9 @@ export function setupStage(api) {
     }
     if (event.repeat) return;
     const action = {
-      m: () => press(api.ui.mic),
-      v: () => press(api.ui.camera),
-      c: () => press(api.ui.chatToggle),
+      m: () => press(ui.mic),
+      v: () => press(ui.camera),
+      c: () => press(ui.chatToggle),
       s: () => press(screen?.button),
     }[event.key.toLowerCase()];
     if (!action) return;

@@ -1,0 +1,338 @@
+// @ts-check
+// The call session: who we are in the room, who else is in it, what we send, and the
+// life of our seat (joining, joined, reconnecting, closed). It turns the room's signaling
+// (docs/protocol.md) into the page's state and drives the transport and our local media. No
+// DOM here: the UI modules listen to its events and ask it for changes through its methods;
+// nobody else writes its state.
+//
+//   const session = new CallSession({config, signaling, local, isVoice, joinChoices});
+//   session.transport            // the media transport (transport/index.js)
+//   session.self                 // {id, name, isModerator}
+//   session.participants         // Map peer_id -> Participant (read-only to others)
+//   session.media                // our media state {audio, video, screen} (a copy)
+//   session.phase                // "joining" | "joined" | "reconnecting" | "closed"
+//   session.setMedia(kind, on)   // the one way to turn audio, video or screen on or off
+//   session.retryMedia()         // ask for devices again ("Try again")
+//   session.leave()              // leave the call (resolves once the server closed)
+//
+// Events: "phase" {phase, close}, "participant-added" / "participant-updated" /
+// "participant-removed" (Participant), "self" (self changed: name, moderator), "media"
+// {media}, "devices" {phase: "asking"} | {phase: "ready", result} | {phase: "lost", kind},
+// "moderator-request" {kind}, "room" {locked, capacity}.
+import { Emitter } from "./emitter.js";
+import { createTransport } from "./transport/index.js";
+
+/**
+ * Everything known about another participant: declared here and made only by
+ * makeParticipant. UI modules keep their own per-participant view state (tiles.js).
+ * @typedef {object} Participant
+ * @property {string} id             their peer_id
+ * @property {string} name
+ * @property {import("./media/local.js").MediaState} media  what they said last (`media`)
+ * @property {boolean} isModerator
+ * @property {"joining" | import("./transport/index.js").ConnectionState} connection
+ *   "joining" until the transport has a connection with them
+ */
+
+/**
+ * @param {string} id
+ * @param {{name?: string, media?: Partial<import("./media/local.js").MediaState>, is_moderator?: boolean}} info
+ * @param {boolean} isVoice
+ * @param {string} someone  the name of someone whose name we do not know yet
+ * @returns {Participant}
+ */
+export function makeParticipant(id, info, isVoice, someone) {
+  return {
+    id,
+    name: info.name || someone,
+    media: { audio: true, video: !isVoice, screen: false, ...(info.media || {}) },
+    isModerator: Boolean(info.is_moderator),
+    connection: "joining",
+  };
+}
+
+/**
+ * @typedef {object} CloseInfo  what signaling.js said about a close
+ * @property {number} code
+ * @property {string} reason      English, for logs only
+ * @property {string | null} refusal
+ * @property {Record<string, any>} data  the refusal's data fields (occupancy, capacity, until...)
+ * @property {boolean} final
+ * @property {boolean} welcomed
+ * @property {number} [delay]
+ */
+
+export class CallSession extends Emitter {
+  /**
+   * @param {object} options
+   * @param {Record<string, any>} options.config  room-config
+   * @param {import("./signaling.js").Signaling} options.signaling
+   * @param {import("./media/local.js").LocalMedia} options.local
+   * @param {boolean} options.isVoice
+   * @param {() => {audio?: boolean, video?: boolean}} options.joinChoices  kinds to join with off
+   * @param {string} options.someone
+   */
+  constructor({ config, signaling, local, isVoice, joinChoices, someone }) {
+    super();
+    this.config = config;
+    this.signaling = signaling;
+    this.local = local;
+    this.isVoice = isVoice;
+    this.joinChoices = joinChoices;
+    this.someone = someone;
+    /** @type {{id: string | null, name: string, isModerator: boolean}} */
+    this.self = { id: null, name: config.me, isModerator: false };
+    /** @type {Map<string, Participant>} */
+    this.participants = new Map();
+    /** @type {"joining" | "joined" | "reconnecting" | "closed"} */
+    this.phase = "joining";
+    this.room = { capacity: config.capacity, locked: false };
+    this.leaving = false;
+    this.ended = false;
+    this.pastSelfIds = new Set(); // our own earlier seats (before a reconnect): never someone else
+    /** @type {Promise<void> | null} */
+    this.mediaReady = null; // devices are asked for once, at the first welcome
+    this.welcomes = 0; // a newer welcome supersedes one still waiting for devices
+    this.announced = false; // our media state went out since the last welcome
+    this.sentMedia = ""; // the last `media` message sent (JSON)
+
+    this.transport = createTransport("mesh", { signaling, local, accept: (id) => this.accept(id) });
+    this.transport.on("connection", ({ id, state }) => {
+      const participant = this.participants.get(id);
+      if (!participant) return;
+      participant.connection = state;
+      this.emit("participant-updated", participant);
+    });
+
+    local.on("change", ({ media }) => {
+      this.emit("media", { media });
+      if (this.announced && !this.leaving && !this.ended) this.sendMedia(false);
+    });
+    local.on("lost", ({ kind }) => this.emit("devices", { phase: "lost", kind }));
+
+    this.listen();
+  }
+
+  get media() {
+    return this.local.media;
+  }
+
+  /** @param {"joining" | "joined" | "reconnecting" | "closed"} phase @param {CloseInfo | null} [close] */
+  setPhase(phase, close = null) {
+    this.phase = phase;
+    this.emit("phase", { phase, close });
+  }
+
+  /** @param {unknown} id */
+  isSomeoneElse(id) {
+    return typeof id === "string" && id !== this.self.id && !this.pastSelfIds.has(id);
+  }
+
+  // The transport asks before it lets a peer's offer or candidate start or carry media.
+  /** @param {unknown} id */
+  accept(id) {
+    if (!this.isSomeoneElse(id)) return false;
+    this.ensure(/** @type {string} */ (id));
+    return true;
+  }
+
+  /** @param {string} id @param {{name?: string, media?: any}} [info] */
+  ensure(id, info = {}) {
+    let participant = this.participants.get(id);
+    if (!participant) {
+      participant = makeParticipant(id, info, this.isVoice, this.someone);
+      this.participants.set(id, participant);
+      this.emit("participant-added", participant);
+    } else if (info.name || info.media) {
+      if (info.name) participant.name = info.name;
+      if (info.media) Object.assign(participant.media, info.media);
+      this.emit("participant-updated", participant);
+    }
+    return participant;
+  }
+
+  /** @param {string} id */
+  remove(id) {
+    const participant = this.participants.get(id);
+    if (!participant) return;
+    this.participants.delete(id);
+    this.transport.remove(id);
+    this.emit("participant-removed", participant);
+  }
+
+  removeAll() {
+    for (const id of [...this.participants.keys()]) this.remove(id);
+    this.transport.removeAll();
+  }
+
+  // --- Our media --------------------------------------------------------------------------
+
+  /**
+   * Turn our microphone ("audio"), camera ("video") or screen share ("screen") on or off:
+   * the tracks change, the others are told (`media`), the page repaints ("media" event).
+   * Resolves to the state of that kind afterwards; a screen that could not be had throws.
+   * @param {import("./media/local.js").MediaKind} kind @param {boolean} on
+   */
+  setMedia(kind, on) {
+    if (this.ended && on) return Promise.resolve(false);
+    return this.local.setMedia(kind, on);
+  }
+
+  /** @param {boolean} always  say it even if it did not change (a new socket) */
+  sendMedia(always) {
+    const media = this.local.media;
+    const text = JSON.stringify(media);
+    if (!always && text === this.sentMedia) return;
+    if (this.signaling.send({ type: "media", ...media })) this.sentMedia = text;
+  }
+
+  async acquireMedia() {
+    this.emit("devices", { phase: "asking" });
+    const result = await this.local.acquire(this.joinChoices());
+    this.emit("devices", { phase: "ready", result });
+  }
+
+  async retryMedia() {
+    this.emit("devices", { phase: "asking" });
+    const result = await this.local.reacquire();
+    this.emit("devices", { phase: "ready", result });
+  }
+
+  // --- Leaving ----------------------------------------------------------------------------
+
+  async leave() {
+    if (this.leaving) return false;
+    this.leaving = true;
+    this.removeAll();
+    this.local.stop();
+    await this.signaling.leave();
+    return true;
+  }
+
+  // The page goes away (closed tab, navigation): leave without waiting.
+  pagehide() {
+    if (this.leaving || this.ended) return;
+    this.leaving = true;
+    this.signaling.send({ type: "leave" });
+    this.signaling.close();
+  }
+
+  // --- Signaling --------------------------------------------------------------------------
+
+  listen() {
+    const { signaling } = this;
+
+    signaling.on("welcome", async (welcome) => {
+      const generation = ++this.welcomes;
+      // After a drop the page asks for its seat back. Resumed (same peer id): the peer
+      // connections carry on, since media flows peer to peer and usually outlives the
+      // socket. Otherwise this is a fresh join: new peer id, new connections.
+      const resumed = Boolean(welcome.resumed) && this.self.id !== null && welcome.self.peer_id === this.self.id;
+      if (!resumed) {
+        this.removeAll();
+        if (this.self.id) this.pastSelfIds.add(this.self.id);
+      }
+      this.self = {
+        id: welcome.self.peer_id,
+        name: welcome.self.name || this.config.me,
+        isModerator: Boolean(welcome.self.is_moderator),
+      };
+      this.transport.configure({
+        selfId: welcome.self.peer_id,
+        iceServers: Array.isArray(welcome.ice_servers) ? welcome.ice_servers : [],
+        iceTransportPolicy: welcome.ice_transport_policy === "relay" ? "relay" : "all",
+      });
+      if (welcome.room) {
+        if (welcome.room.capacity) this.room.capacity = welcome.room.capacity;
+        this.room.locked = Boolean(welcome.room.locked);
+        this.emit("room", { ...this.room });
+      }
+      this.announced = false;
+      this.emit("self", { ...this.self });
+      this.setPhase("joined");
+      if (resumed) {
+        // Whoever left while we were away: their peer-left went to the lost socket.
+        const present = new Set((welcome.peers || []).map((/** @type {any} */ info) => info.peer_id));
+        for (const id of [...this.participants.keys()]) if (!present.has(id)) this.remove(id);
+      }
+      // The server may still hold our previous seat for a while after a drop: not a person.
+      const listed = (welcome.peers || [])
+        .filter((/** @type {any} */ info) => !this.pastSelfIds.has(info.peer_id))
+        .map((/** @type {any} */ info) => this.ensure(info.peer_id, info).id);
+      this.mediaReady = this.mediaReady || this.acquireMedia();
+      await this.mediaReady;
+      if (generation !== this.welcomes || this.ended || this.leaving) return; // superseded
+      this.announced = true;
+      this.sendMedia(true);
+      // The newcomer offers to everyone already here; after a resume, to those who came
+      // while we were away. (People who came after us while we waited for devices already
+      // offered; our tracks went to them when the devices came: local media's "tracks".)
+      for (const id of listed) {
+        if (!this.participants.has(id)) continue;
+        if (this.transport.has(id)) {
+          if (resumed) this.transport.resume(id);
+          continue;
+        }
+        this.transport.connect(id);
+      }
+    });
+
+    signaling.on("peer-joined", ({ peer: info }) => {
+      // They will send the offer; the connection is made when it arrives.
+      if (this.isSomeoneElse(info.peer_id)) this.ensure(info.peer_id, info);
+    });
+
+    signaling.on("peer-left", ({ peer_id: id }) => this.remove(id));
+
+    signaling.on("media", (message) => {
+      const participant = this.participants.get(message.from);
+      if (!participant) return;
+      participant.media = { audio: Boolean(message.audio), video: Boolean(message.video), screen: Boolean(message.screen) };
+      this.emit("participant-updated", participant);
+    });
+
+    // The server has already told the others; we turn the device off here and say why.
+    signaling.on("moderator-request", async ({ action }) => {
+      const kind = /** @type {"audio" | "video" | undefined} */ ({ mute: "audio", "stop-video": "video" }[action]);
+      if (!kind) return;
+      await this.setMedia(kind, false);
+      this.emit("moderator-request", { kind });
+    });
+
+    signaling.on("role", ({ peer_id: id, is_moderator: isModerator }) => {
+      if (id === this.self.id) {
+        this.self = { ...this.self, isModerator: Boolean(isModerator) };
+        this.emit("self", { ...this.self });
+      } else if (this.participants.has(id)) {
+        const participant = /** @type {Participant} */ (this.participants.get(id));
+        participant.isModerator = Boolean(isModerator);
+        this.emit("participant-updated", participant);
+      }
+    });
+
+    signaling.on("room-updated", (message) => {
+      if (typeof message.locked !== "boolean") return;
+      this.room.locked = message.locked;
+      this.emit("room", { ...this.room });
+    });
+
+    signaling.on("close", (/** @type {CloseInfo & {superseded?: boolean}} */ close) => {
+      // 4408: a newer socket of this page holds the seat; it carries on, nothing to say.
+      if (close.superseded) return;
+      if (this.leaving) {
+        this.removeAll();
+        return;
+      }
+      if (!close.final) {
+        // The connections stay: a resumed seat keeps them (see "welcome").
+        this.setPhase("reconnecting", close);
+        console.info(`call: connection closed (${close.code}); next try in ${close.delay} ms`);
+        return;
+      }
+      this.removeAll();
+      this.ended = true;
+      this.local.stop();
+      this.setPhase("closed", close);
+    });
+  }
+}

@@ -1,0 +1,662 @@
+// @ts-check
+// The mesh transport (transport/index.js describes the interface): one RTCPeerConnection
+// per other participant, negotiated through the signaling relay. docs/protocol.md,
+// "Negotiation", is the contract; in short:
+//
+// - The newcomer offers to everyone already there (connect); the others make their
+//   connection when the offer arrives. Later renegotiations (a camera that appears, a screen)
+//   use perfect negotiation: the peer with the smaller peer_id is polite and rolls back its
+//   own offer on a collision; the impolite one ignores the colliding offer. Candidates that
+//   come before the remote description wait in a queue. An unanswered offer is sent again.
+// - Repair: "disconnected" for DISCONNECTED_GRACE_MS, or "failed", restarts ICE on the same
+//   connection; still not connected REBUILD_AFTER_MS later, the connection is rebuilt (a new
+//   RTCPeerConnection and a fresh offer). The other side sees a new DTLS fingerprint and
+//   rebuilds too.
+// - Our tracks: camera and microphone in one MediaStream (their msid), one transceiver per
+//   kind (recvonly without a track, so people without devices still receive). Switching a
+//   device replaces the track in the same sender: nothing is renegotiated.
+// - Screen share: the screen goes in a MediaStream of its own on a spare video transceiver
+//   (one the other side made for its screen, recvonly here, or a new one), once the
+//   connection's first negotiation is done so that the camera's m-line comes first.
+//   Stopping empties the sender and sets it back to recvonly; the m-line stays for the next
+//   share. A remote video track is a screen when its stream id differs from that peer's
+//   audio track's; without audio, when it is not on the first video m-line.
+// - Data channels: "datalink" is emitted as each connection is made (files.js makes its
+//   negotiated control channel then, so that it is in the first offer).
+// - Fresh TURN credentials (`ice-servers`) go into every connection (setConfiguration) and
+//   into connections made from now on.
+import { Emitter } from "../emitter.js";
+
+const DISCONNECTED_GRACE_MS = 2000;
+const REBUILD_AFTER_MS = 15000;
+// An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
+// it stays unanswered it is sent again now and then: the other side answers it, or, if both
+// offered, perfect negotiation settles which offer wins. (The offer is told apart by a
+// serial number: its SDP text grows as candidates are gathered.)
+const OFFER_RETRY_MS = 2500;
+const STATS_EVERY_MS = 2000;
+
+/**
+ * Everything the mesh keeps about one other participant (declared here only).
+ * @typedef {object} Link
+ * @property {string} id
+ * @property {RTCPeerConnection | null} pc
+ * @property {number} generation        connections made so far (a rebuild makes a new one)
+ * @property {boolean} polite
+ * @property {boolean} makingOffer
+ * @property {boolean} ignoreOffer
+ * @property {boolean} settingRemoteAnswer
+ * @property {RTCIceCandidateInit[]} pendingCandidates  came before the remote description
+ * @property {Promise<void>} queue      their signaling messages, handled in order
+ * @property {number} offerSerial
+ * @property {ReturnType<typeof setTimeout> | null} offerRetry
+ * @property {ReturnType<typeof setTimeout> | null} graceTimer
+ * @property {ReturnType<typeof setTimeout> | null} rebuildTimer
+ * @property {number} iceRestarts
+ * @property {number} rebuilds
+ * @property {string | null} mainStreamId  the stream id of their microphone track (msid)
+ * @property {Map<MediaStreamTrack, import("./index.js").TrackSource>} tracks  remote tracks announced on this connection
+ */
+
+/**
+ * @param {string} id
+ * @param {boolean} polite
+ * @returns {Link}
+ */
+function makeLink(id, polite) {
+  return {
+    id,
+    pc: null,
+    generation: 0,
+    polite,
+    makingOffer: false,
+    ignoreOffer: false,
+    settingRemoteAnswer: false,
+    pendingCandidates: [],
+    queue: Promise.resolve(),
+    offerSerial: 0,
+    offerRetry: null,
+    graceTimer: null,
+    rebuildTimer: null,
+    iceRestarts: 0,
+    rebuilds: 0,
+    mainStreamId: null,
+    tracks: new Map(),
+  };
+}
+
+/** @param {RTCRtpTransceiver} transceiver */
+function live(transceiver) {
+  // @ts-ignore: "stopped" is a direction in browsers that predate stop()'s own state
+  return transceiver.currentDirection !== "stopped" && transceiver.direction !== "stopped";
+}
+
+/** @param {RTCRtpTransceiver} transceiver */
+function isVideo(transceiver) {
+  return live(transceiver) && transceiver.receiver.track?.kind === "video";
+}
+
+// The transceiver the camera goes on: the first video one made or found.
+/** @param {RTCPeerConnection} pc */
+function cameraTransceiver(pc) {
+  return pc.getTransceivers().find(isVideo) || null;
+}
+
+// Video transceivers in m-line order (negotiated ones by their place in the SDP).
+/** @param {RTCPeerConnection} pc */
+function videoTransceivers(pc) {
+  const sdp = pc.remoteDescription?.sdp || pc.localDescription?.sdp || "";
+  const order = [...sdp.matchAll(/^a=mid:(\S+)/gm)].map((match) => match[1]);
+  /** @param {RTCRtpTransceiver} t */
+  const rank = (t) => (t.mid !== null && order.includes(t.mid) ? order.indexOf(t.mid) : Infinity);
+  return pc.getTransceivers().filter(isVideo).sort((a, b) => rank(a) - rank(b));
+}
+
+/** @param {string} sdp */
+function fingerprint(sdp) {
+  return (sdp.match(/^a=fingerprint:(.+)$/m) || [])[1]?.trim() || null;
+}
+
+export class MeshTransport extends Emitter {
+  /** @param {import("./index.js").TransportOptions} options */
+  constructor({ signaling, local, accept }) {
+    super();
+    this.kind = "mesh";
+    this.signaling = signaling;
+    this.local = local;
+    this.accept = accept;
+    /** @type {string | null} */
+    this.selfId = null;
+    /** @type {RTCConfiguration} */
+    this.iceConfig = { iceServers: [], iceTransportPolicy: "all" };
+    /** @type {Map<string, Link>} */
+    this.links = new Map();
+    /** @type {WeakMap<MediaStreamTrack, string[]>} remote track -> the stream ids it came with */
+    this.streamsOf = new WeakMap();
+    /** @type {WeakSet<RTCPeerConnection>} connections being given the screen right now */
+    this.givingScreen = new WeakSet();
+    this.polling = false; // a stats round is under way
+
+    for (const type of /** @type {const} */ (["offer", "answer"])) {
+      signaling.on(type, (message) => {
+        if (!this.accept(message.from)) return;
+        const link = this.ensureLink(message.from);
+        this.enqueue(link, () => this.handleDescription(link, { type, sdp: message.sdp }));
+      });
+    }
+    signaling.on("candidate", (message) => {
+      if (!message.candidate || !this.accept(message.from)) return;
+      const link = this.ensureLink(message.from);
+      this.enqueue(link, async () => {
+        if (!link.pc || !link.pc.remoteDescription) link.pendingCandidates.push(message.candidate);
+        else await this.addCandidate(link, message.candidate);
+      });
+    });
+    // Fresh TURN credentials: for ICE restarts and connections made from now on.
+    signaling.on("ice-servers", (message) => {
+      if (!Array.isArray(message.ice_servers)) return;
+      this.iceConfig = { ...this.iceConfig, iceServers: message.ice_servers };
+      for (const link of this.links.values()) {
+        try {
+          link.pc?.setConfiguration(this.iceConfig);
+        } catch (error) {
+          console.warn("mesh: new ICE servers refused", error);
+        }
+      }
+    });
+
+    // Our media. New tracks (devices found, "Try again", a kind we had none of) go into the
+    // existing transceivers or new ones: a renegotiation. A switched device replaces the
+    // track in its senders: no renegotiation.
+    local.on("tracks", () => Promise.all(this.withConnection().map((link) => this.attachLocalTracks(link, false))));
+    local.on("replaced", ({ old, track }) => this.replaceTrack(old, track));
+    local.on("screen", ({ track, old }) => (track ? this.shareScreen() : this.unshareScreen(old)));
+
+    setInterval(() => this.pollStats(), STATS_EVERY_MS);
+  }
+
+  // --- The interface ----------------------------------------------------------------------
+
+  /** @param {{selfId: string, iceServers: RTCIceServer[], iceTransportPolicy: RTCIceTransportPolicy}} settings */
+  configure({ selfId, iceServers, iceTransportPolicy }) {
+    this.selfId = selfId;
+    this.iceConfig = { iceServers, iceTransportPolicy };
+    for (const link of this.links.values()) link.polite = selfId < link.id;
+  }
+
+  /** @param {string} id */
+  connect(id) {
+    const link = this.ensureLink(id);
+    if (link.pc) return false;
+    this.createConnection(link);
+    this.attachLocalTracks(link, false); // negotiationneeded: our offer goes out
+    return true;
+  }
+
+  // A connection kept across a resumed seat: an offer that may have been lost goes out again,
+  // and a connection that suffered meanwhile restarts ICE.
+  /** @param {string} id */
+  resume(id) {
+    const link = this.links.get(id);
+    const pc = link?.pc;
+    if (!link || !pc) return;
+    if (pc.signalingState === "have-local-offer" && pc.localDescription) {
+      this.signaling.send({ type: "offer", to: id, sdp: pc.localDescription.sdp });
+    }
+    const states = [pc.connectionState, pc.iceConnectionState];
+    if (states.includes("disconnected") || states.includes("failed")) this.restartLink(link, pc);
+  }
+
+  /** @param {string} id */
+  remove(id) {
+    const link = this.links.get(id);
+    if (!link) return;
+    this.links.delete(id);
+    this.closeConnection(link);
+    this.capBitrates();
+  }
+
+  removeAll() {
+    for (const id of [...this.links.keys()]) this.remove(id);
+  }
+
+  /** @param {string} id */
+  has(id) {
+    return Boolean(this.links.get(id)?.pc);
+  }
+
+  ids() {
+    return this.withConnection().map((link) => link.id);
+  }
+
+  /** @param {string} id */
+  info(id) {
+    const link = this.links.get(id);
+    if (!link?.pc) return null;
+    return {
+      state: /** @type {import("./index.js").ConnectionState} */ (link.pc.connectionState),
+      iceState: link.pc.iceConnectionState,
+      generation: link.generation,
+      iceRestarts: link.iceRestarts,
+      rebuilds: link.rebuilds,
+    };
+  }
+
+  /** @param {string} id */
+  async getStats(id) {
+    const pc = this.links.get(id)?.pc;
+    if (!pc || pc.connectionState === "closed") return null;
+    return pc.getStats();
+  }
+
+  // Restart ICE on one connection (or all) by hand: new candidates, gathered with the
+  // current ICE servers. negotiationneeded follows and perfect negotiation renegotiates.
+  /** @param {string | null} [id] */
+  restartIce(id = null) {
+    let count = 0;
+    for (const link of this.withConnection()) {
+      if ((id === null || link.id === id) && link.pc && link.pc.connectionState !== "closed") {
+        link.pc.restartIce();
+        count += 1;
+      }
+    }
+    return count;
+  }
+
+  // The last resort of a repair: a new RTCPeerConnection, offered from our side. The other
+  // side sees a new DTLS fingerprint in the offer and takes it on a new connection too.
+  /** @param {string} id */
+  rebuild(id) {
+    const link = this.links.get(id);
+    if (!link) return false;
+    console.info(`mesh: rebuilding the connection with ${id}`);
+    this.replaceConnection(link);
+    this.attachLocalTracks(link, false); // negotiationneeded: our offer goes out
+    return true;
+  }
+
+  // Every participant sends one encoding of each track to each other one: nothing to choose.
+  /** @param {string} _id @param {string} _layer */
+  preferLayer(_id, _layer) {
+    return false;
+  }
+
+  /** @param {string} id */
+  connections(id) {
+    const pc = this.links.get(id)?.pc;
+    return pc ? [pc] : [];
+  }
+
+  /** The debug handle's view of a link (window.confab): read it, never write it. */
+  /** @param {string} id */
+  debugLink(id) {
+    return this.links.get(id) || null;
+  }
+
+  // --- Connections ------------------------------------------------------------------------
+
+  withConnection() {
+    return [...this.links.values()].filter((link) => link.pc);
+  }
+
+  /** @param {string} id */
+  ensureLink(id) {
+    let link = this.links.get(id);
+    if (!link) {
+      link = makeLink(id, this.selfId !== null && this.selfId < id);
+      this.links.set(id, link);
+    }
+    return link;
+  }
+
+  /** @param {Link} link */
+  createConnection(link) {
+    const pc = new RTCPeerConnection(this.iceConfig);
+    link.pc = pc;
+    link.generation += 1;
+    const { id, generation } = link;
+    pc.addEventListener("track", ({ track, streams }) => this.remoteTrack(link, pc, track, streams));
+    // Before anything is negotiated: a negotiated data channel made now is in the first offer.
+    this.emit("datalink", {
+      id,
+      link: {
+        generation,
+        /** @param {string} label @param {RTCDataChannelInit} [init] */
+        openChannel: (label, init) => pc.createDataChannel(label, init),
+        /** @param {(channel: RTCDataChannel) => void} handler */
+        onChannel: (handler) => pc.addEventListener("datachannel", ({ channel }) => handler(channel)),
+      },
+    });
+    pc.addEventListener("negotiationneeded", () => this.makeOffer(link, pc));
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      if (!candidate) return; // end of candidates is not sent: Chrome and Firefox do not need it
+      if (link.pc === pc) this.signaling.send({ type: "candidate", to: id, candidate: candidate.toJSON() });
+      this.emit("candidate", {
+        id,
+        candidate: {
+          type: candidate.type,
+          protocol: candidate.protocol,
+          address: candidate.address,
+          port: candidate.port,
+          // @ts-ignore: RTCIceCandidate.url is not in every lib.dom
+          url: candidate.url || null,
+        },
+      });
+    });
+    pc.addEventListener("icecandidateerror", (event) => {
+      const error = /** @type {RTCPeerConnectionIceErrorEvent} */ (event);
+      this.emit("candidate-error", { id, url: error.url || "", code: error.errorCode, text: error.errorText || "" });
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (link.pc !== pc) return;
+      this.emit("connection", { id, state: pc.connectionState });
+      if (pc.connectionState === "connected") {
+        this.capBitrates();
+        this.repaired(link);
+      } else if (pc.connectionState === "failed") {
+        this.restartLink(link, pc);
+      } else if (pc.connectionState === "disconnected" && !link.graceTimer) {
+        link.graceTimer = setTimeout(() => {
+          link.graceTimer = null;
+          if (link.pc === pc && pc.connectionState === "disconnected") this.restartLink(link, pc);
+        }, DISCONNECTED_GRACE_MS);
+      }
+    });
+    // A connection that settles gets our screen, if we share one.
+    pc.addEventListener("signalingstatechange", () => {
+      if (link.pc === pc && this.local.screenTrack) this.sendScreen(link);
+    });
+    this.emit("connection", { id, state: pc.connectionState });
+    return pc;
+  }
+
+  // Repairing a connection. "disconnected" is often a blip that ICE's own consent checks get
+  // over, so it has DISCONNECTED_GRACE_MS first; past that, or on "failed", ICE restarts: new
+  // candidates on the same connection (negotiationneeded fires and perfect negotiation takes
+  // it from there), so tracks, screens and file channels stay as they are. Only a connection
+  // still not connected REBUILD_AFTER_MS after its restart is replaced by a new one.
+  /** @param {Link} link @param {RTCPeerConnection} pc */
+  restartLink(link, pc) {
+    if (link.pc !== pc || link.rebuildTimer) return; // a restart is under way: its timer decides
+    link.iceRestarts += 1;
+    pc.restartIce();
+    link.rebuildTimer = setTimeout(() => {
+      link.rebuildTimer = null;
+      if (link.pc === pc && pc.connectionState !== "connected") this.rebuild(link.id);
+    }, REBUILD_AFTER_MS);
+  }
+
+  /** @param {Link} link */
+  repaired(link) {
+    if (link.graceTimer) clearTimeout(link.graceTimer);
+    if (link.rebuildTimer) clearTimeout(link.rebuildTimer);
+    link.graceTimer = link.rebuildTimer = null;
+  }
+
+  /** @param {Link} link */
+  replaceConnection(link) {
+    link.rebuilds += 1;
+    this.closeConnection(link);
+    link.pendingCandidates = [];
+    link.makingOffer = false;
+    link.ignoreOffer = false;
+    return this.createConnection(link);
+  }
+
+  // The connection, its timers (offer re-sends, repairs) and its remote tracks end.
+  /** @param {Link} link */
+  closeConnection(link) {
+    if (link.offerRetry) clearTimeout(link.offerRetry);
+    link.offerRetry = null;
+    this.repaired(link);
+    link.pc?.close();
+    link.pc = null;
+    const gone = [...link.tracks];
+    link.tracks.clear();
+    for (const [track, source] of gone) this.emit("track-removed", { id: link.id, track, source });
+  }
+
+  // --- Negotiation ------------------------------------------------------------------------
+
+  /** @param {Link} link @param {() => Promise<void>} task */
+  enqueue(link, task) {
+    link.queue = link.queue.then(task).catch((error) => console.warn(`mesh: signaling with ${link.id}`, error));
+  }
+
+  /** @param {Link} link @param {RTCPeerConnection} pc */
+  async makeOffer(link, pc) {
+    if (link.pc !== pc) return;
+    try {
+      link.makingOffer = true;
+      await pc.setLocalDescription();
+      // A polite peer's offer may have been rolled back meanwhile by the other side's offer.
+      if (pc.signalingState === "have-local-offer" && pc.localDescription?.type === "offer") {
+        this.signaling.send({ type: "offer", to: link.id, sdp: pc.localDescription.sdp });
+        link.offerSerial += 1;
+        this.retryOffer(link, pc, link.offerSerial);
+      }
+    } catch (error) {
+      console.warn(`mesh: offer to ${link.id} failed`, error);
+    } finally {
+      link.makingOffer = false;
+    }
+  }
+
+  /** @param {Link} link @param {RTCPeerConnection} pc @param {number} serial */
+  retryOffer(link, pc, serial, attempt = 0) {
+    if (link.offerRetry) clearTimeout(link.offerRetry);
+    link.offerRetry = setTimeout(() => {
+      if (link.pc !== pc || link.offerSerial !== serial || pc.signalingState !== "have-local-offer") return;
+      this.signaling.send({ type: "offer", to: link.id, sdp: pc.localDescription?.sdp });
+      if (attempt < 5) this.retryOffer(link, pc, serial, attempt + 1);
+    }, OFFER_RETRY_MS * 2 ** attempt);
+  }
+
+  /** @param {Link} link @param {RTCSessionDescriptionInit & {sdp: string}} description */
+  async handleDescription(link, description) {
+    let pc = link.pc;
+    if (!pc) {
+      if (description.type !== "offer") return; // an answer for a connection we dropped
+      pc = this.createConnection(link);
+    }
+    // A second copy of an answer (our offer was sent again): that negotiation is settled.
+    if (description.type === "answer" && pc.signalingState !== "have-local-offer") return;
+    // An offer with a new DTLS identity comes from a peer that rebuilt its connection (the
+    // last step of a repair): take it on a new connection of ours too.
+    if (
+      description.type === "offer" &&
+      pc.remoteDescription &&
+      fingerprint(description.sdp) !== fingerprint(pc.remoteDescription.sdp)
+    ) {
+      console.info(`mesh: ${link.id} rebuilt the connection; so do we`);
+      pc = this.replaceConnection(link);
+    }
+    // Perfect negotiation (docs/protocol.md, "Negotiation").
+    const readyForOffer = !link.makingOffer && (pc.signalingState === "stable" || link.settingRemoteAnswer);
+    const collision = description.type === "offer" && !readyForOffer;
+    link.ignoreOffer = !link.polite && collision;
+    if (link.ignoreOffer) return;
+    link.settingRemoteAnswer = description.type === "answer";
+    try {
+      // For the polite peer in a collision this rolls its own offer back implicitly.
+      await pc.setRemoteDescription(description);
+    } finally {
+      link.settingRemoteAnswer = false;
+    }
+    for (const candidate of link.pendingCandidates.splice(0)) await this.addCandidate(link, candidate);
+    if (description.type === "offer") {
+      await this.attachLocalTracks(link, true);
+      await pc.setLocalDescription();
+      this.signaling.send({ type: "answer", to: link.id, sdp: pc.localDescription?.sdp });
+    }
+  }
+
+  /** @param {Link} link @param {RTCIceCandidateInit} candidate */
+  async addCandidate(link, candidate) {
+    try {
+      await link.pc?.addIceCandidate(candidate);
+    } catch (error) {
+      if (!link.ignoreOffer) console.warn(`mesh: candidate from ${link.id} refused`, error);
+    }
+  }
+
+  // --- Our tracks -------------------------------------------------------------------------
+
+  // Put our tracks on the connection, one transceiver per kind. With no track of a kind the
+  // transceiver is recvonly, so people without a camera or microphone still get media.
+  // `answering`: inside an offer from the other side (reuse its transceivers, add nothing
+  // that the offer did not ask for unless we have something to send).
+  /** @param {Link} link @param {boolean} answering */
+  async attachLocalTracks(link, answering) {
+    const pc = link.pc;
+    if (!pc) return;
+    for (const kind of this.local.kinds) {
+      const track = this.local.track(kind);
+      const transceiver = pc
+        .getTransceivers()
+        .find((t) => !t.stopped && t.receiver.track && t.receiver.track.kind === kind);
+      if (transceiver) {
+        if (track && transceiver.sender.track !== track) {
+          await transceiver.sender.replaceTrack(track);
+          if (transceiver.direction === "recvonly" || transceiver.direction === "inactive") {
+            transceiver.direction = "sendrecv";
+          }
+        }
+      } else if (track || !answering) {
+        pc.addTransceiver(track || kind, {
+          direction: track ? "sendrecv" : "recvonly",
+          streams: [this.local.stream],
+        });
+      }
+    }
+  }
+
+  // A switched device: the same senders carry the new track (no renegotiation).
+  /** @param {MediaStreamTrack} old @param {MediaStreamTrack} track */
+  async replaceTrack(old, track) {
+    for (const link of this.withConnection()) {
+      const pc = /** @type {RTCPeerConnection} */ (link.pc);
+      if (pc.connectionState === "closed") continue;
+      const sender = pc.getSenders().find((candidate) => candidate.track === old);
+      if (sender) await sender.replaceTrack(track);
+    }
+  }
+
+  // Video bitrate per sender: in a mesh everyone uploads one copy per person.
+  capBitrates() {
+    const people = this.links.size + 1;
+    const maxBitrate = people <= 2 ? 1_500_000 : people <= 4 ? 800_000 : people <= 6 ? 500_000 : 300_000;
+    for (const link of this.withConnection()) {
+      for (const sender of link.pc?.getSenders() || []) {
+        if (!sender.track || sender.track.kind !== "video") continue;
+        const parameters = sender.getParameters();
+        if (!parameters.encodings || parameters.encodings.length === 0) continue;
+        if (parameters.encodings[0].maxBitrate === maxBitrate) continue;
+        parameters.encodings[0].maxBitrate = maxBitrate;
+        sender.setParameters(parameters).catch(() => {});
+      }
+    }
+  }
+
+  // --- Screen share -----------------------------------------------------------------------
+
+  shareScreen() {
+    for (const link of this.withConnection()) this.sendScreen(link);
+  }
+
+  // Give our screen to one connection, once its first negotiation is done (so that the
+  // camera's m-line comes first). Called when sharing starts and whenever a connection
+  // settles (a newcomer's connection gets the screen after its first offer and answer).
+  /** @param {Link} link */
+  async sendScreen(link) {
+    const pc = link.pc;
+    const screen = this.local.screenTrack;
+    const stream = this.local.screenStream;
+    if (!screen || !stream || !pc || this.givingScreen.has(pc) || pc.connectionState === "closed") return;
+    if (pc.signalingState !== "stable" || !pc.currentRemoteDescription) return;
+    const camera = cameraTransceiver(pc);
+    const videos = pc.getTransceivers().filter(isVideo);
+    if (!camera || videos.some((t) => t.sender.track === screen)) return;
+    this.givingScreen.add(pc);
+    try {
+      const free = videos.find((t) => t !== camera && !t.sender.track);
+      if (free) {
+        await free.sender.replaceTrack(screen);
+        free.sender.setStreams?.(stream);
+        if (free.direction !== "sendrecv") free.direction = "sendrecv";
+      } else {
+        pc.addTransceiver(screen, { direction: "sendrecv", streams: [stream] });
+      }
+    } catch (error) {
+      console.warn(`mesh: sharing the screen with ${link.id} failed`, error);
+    } finally {
+      this.givingScreen.delete(pc);
+    }
+  }
+
+  /** @param {MediaStreamTrack} old */
+  async unshareScreen(old) {
+    for (const link of this.withConnection()) {
+      const pc = link.pc;
+      if (!pc || pc.connectionState === "closed") continue;
+      for (const transceiver of pc.getTransceivers()) {
+        if (transceiver.sender.track !== old) continue;
+        try {
+          await transceiver.sender.replaceTrack(null);
+          if (live(transceiver)) transceiver.direction = "recvonly";
+        } catch (error) {
+          console.warn("mesh: stopping the screen on a connection failed", error);
+        }
+      }
+    }
+  }
+
+  // --- Their tracks -----------------------------------------------------------------------
+
+  /**
+   * @param {Link} link @param {RTCPeerConnection} pc
+   * @param {MediaStreamTrack} track @param {readonly MediaStream[]} streams
+   */
+  remoteTrack(link, pc, track, streams) {
+    if (link.pc !== pc) return;
+    const ids = streams.map((stream) => stream.id);
+    this.streamsOf.set(track, ids);
+    if (track.kind === "audio" && ids.length) link.mainStreamId = ids[0];
+    /** @type {import("./index.js").TrackSource} */
+    const source = track.kind === "audio" ? "mic" : this.isScreen(link, pc, track) ? "screen" : "camera";
+    link.tracks.set(track, source);
+    this.emit("track", { id: link.id, track, source });
+  }
+
+  /** @param {Link} link @param {RTCPeerConnection} pc @param {MediaStreamTrack} track */
+  isScreen(link, pc, track) {
+    const ids = this.streamsOf.get(track) || [];
+    if (link.mainStreamId && ids.length) return !ids.includes(link.mainStreamId);
+    const videos = videoTransceivers(pc);
+    const transceiver = videos.find((t) => t.receiver.track === track);
+    return Boolean(transceiver) && transceiver !== videos[0];
+  }
+
+  // --- Stats ------------------------------------------------------------------------------
+
+  async pollStats() {
+    if (this.polling || !this.listens("stats")) return;
+    this.polling = true;
+    try {
+      await Promise.all(
+        this.withConnection().map(async (link) => {
+          const pc = link.pc;
+          if (!pc || pc.connectionState !== "connected") return;
+          try {
+            const report = await pc.getStats();
+            if (link.pc === pc) this.emit("stats", { id: link.id, generation: link.generation, report });
+          } catch (error) {
+            console.warn("mesh: getStats failed", error);
+          }
+        }),
+      );
+    } finally {
+      this.polling = false;
+    }
+  }
+}
