@@ -177,9 +177,11 @@ SESSION_COOKIE_HTTPONLY = True
 ROOM_DEFAULT_CAPACITY = env.int("ROOM_DEFAULT_CAPACITY", default=6)
 CHAT_HISTORY_SIZE = 50
 
-# ICE: STUN and TURN (docs/deployment.md). With nothing set, a public STUN server is used,
-# which is enough on one network but not across NATs: calls there need TURN.
-STUN_URLS = env.list("STUN_URLS", default=["stun:stun.l.google.com:19302"])
+# ICE: STUN and TURN (docs/deployment.md). None by default: an installation nobody has
+# configured must contact no third party, and browsers still connect over their own
+# addresses (host candidates), which serves one LAN and `make run`. Across NATs calls need
+# the deployment's own STUN and TURN (coturn serves both); signaling/startup.py says so.
+STUN_URLS = env.list("STUN_URLS", default=[])
 TURN_URLS = env.list("TURN_URLS", default=[])
 TURN_SECRET = env.str("TURN_SECRET", default="")
 TURN_CREDENTIAL_TTL = env.int("TURN_CREDENTIAL_TTL", default=3600)

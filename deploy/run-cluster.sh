@@ -11,10 +11,14 @@
 #   SECRET_KEY           default: generated once into <state dir>/secret_key
 #   STATIC_ROOT          default: <state dir>/static (collectstatic fills it, nginx serves it)
 #   CLUSTER_DIR          the state dir; default deploy/.cluster (logs are in logs/)
+#   TURN_URLS            unless set (in the environment or .env, even empty), coturn is
+#                        started on a free loopback port from deploy/coturn/turnserver.conf
+#                        with a secret made for this run, and STUN_URLS, TURN_URLS and
+#                        TURN_SECRET point at it; without turnserver installed: no STUN/TURN
 #
-# Everything else (TURN_URLS, ...) comes from the environment or .env as usual; this sets
-# DEBUG=0 and HTTPS=0 (plain http on loopback). Every process it starts is stopped by its
-# PID when the script ends, whatever the reason.
+# Everything else comes from the environment or .env as usual; this sets DEBUG=0 and
+# HTTPS=0 (plain http on loopback). Every process it starts is stopped by its PID when the
+# script ends, whatever the reason.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -149,6 +153,95 @@ else
   wait_until 15 "Redis on port $redis_port" redis_ping "$REDIS_URL"
 fi
 
+# --- coturn: STUN and TURN ------------------------------------------------------------------
+# The cluster's own STUN and TURN server, as in production (calls use no third-party
+# server): the production file deploy/coturn/turnserver.conf, moved to loopback. A setting
+# given in the environment or .env wins, even an empty one (that is a choice too).
+configured() { # name -> exit 0 when set in the environment or in .env
+  [[ -n ${!1+set} ]] || grep -Eq "^[[:space:]]*$1=" "$REPO/.env" 2>/dev/null
+}
+
+free_udp_tcp_port() { # a port free on 127.0.0.1 for both UDP and TCP (coturn listens on both)
+  "$PYTHON" - <<'EOF'
+import socket
+for _ in range(100):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        with socket.socket() as tcp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+    print(port)
+    break
+EOF
+}
+
+stun_answers() { # port -> exit 0 when a STUN binding request gets its success response
+  "$PYTHON" - "$1" <<'EOF'
+import os, socket, struct, sys
+tid = os.urandom(12)
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    s.settimeout(1)
+    s.sendto(struct.pack("!HHI", 0x0001, 0, 0x2112A442) + tid, ("127.0.0.1", int(sys.argv[1])))
+    answer = s.recv(2048)
+sys.exit(0 if answer[:2] == b"\x01\x01" and answer[8:20] == tid else 1)
+EOF
+}
+
+TURN_NOTE=""
+if configured TURN_URLS; then
+  TURN_NOTE="as configured in .env"
+  [[ -z ${TURN_URLS+set} ]] || TURN_NOTE="as configured: ${TURN_URLS:-none (TURN_URLS is empty)}"
+elif ! command -v turnserver >/dev/null; then
+  say "turnserver not found (Debian: apt-get install coturn): going on without STUN or TURN;"
+  say "  calls then connect only between browsers on this machine or its network"
+else
+  turn_port=$(free_udp_tcp_port)
+  [[ -n $turn_port ]] || die "no free loopback port for coturn"
+  TURN_SECRET=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')
+  mkdir -p "$CLUSTER_DIR/coturn"
+  # Dropped from the production file: its public addresses and ports, TLS (no certificate
+  # here), realm, syslog, and the denial of loopback peers, since on this machine both
+  # ends of a relayed call are loopback relays. Nothing but this machine can reach it.
+  turn_conf=$CLUSTER_DIR/coturn/turnserver.conf
+  (
+    umask 077 # it holds the secret
+    grep -Ev '^[[:space:]]*(listening-ip|relay-ip|external-ip|listening-port|tls-listening-port|cert|pkey|realm|static-auth-secret|syslog)([[:space:]=]|$)|^denied-peer-ip=(127\.|::1$)' \
+      "$REPO/deploy/coturn/turnserver.conf" >"$turn_conf"
+    cat >>"$turn_conf" <<EOF
+
+# --- run-cluster.sh: loopback only, this run's secret -----------------------------------------
+listening-ip=127.0.0.1
+relay-ip=127.0.0.1
+listening-port=$turn_port
+no-tls
+allow-loopback-peers
+realm=run-cluster.localhost
+static-auth-secret=$TURN_SECRET
+userdb=$CLUSTER_DIR/coturn/turndb
+pidfile=$CLUSTER_DIR/coturn/turnserver.pid
+log-file=$LOGS/coturn.log
+no-stdout-log
+EOF
+  )
+  rm -f "$LOGS/coturn.log"
+  turnserver -c "$turn_conf" >"$LOGS/coturn.out" 2>&1 &
+  started $! coturn
+  TURN_PID=$!
+  deadline=$((SECONDS + 15))
+  until stun_answers "$turn_port" 2>/dev/null; do
+    running "$TURN_PID" || die "coturn exited while starting: $(tail -n 5 "$LOGS/coturn.out" "$LOGS/coturn.log" 2>/dev/null)"
+    ((SECONDS < deadline)) || die "coturn is not answering STUN on 127.0.0.1:$turn_port (log: $LOGS/coturn.log)"
+    sleep 0.3
+  done
+  TURN_URLS="turn:127.0.0.1:$turn_port?transport=udp,turn:127.0.0.1:$turn_port?transport=tcp"
+  export TURN_URLS TURN_SECRET
+  configured STUN_URLS || export STUN_URLS="stun:127.0.0.1:$turn_port"
+  TURN_NOTE="coturn, pid $TURN_PID, 127.0.0.1:$turn_port (STUN and TURN, udp and tcp)"
+fi
+
 # --- settings shared by every process --------------------------------------------------------
 if [[ -z ${SECRET_KEY:-} ]]; then
   if [[ ! -s $CLUSTER_DIR/secret_key ]]; then
@@ -232,6 +325,7 @@ echo
 say "Confab is at $URL"
 say "  workers:  $WORKERS on 127.0.0.1:$WORKER_PORT_BASE..$((WORKER_PORT_BASE + WORKERS - 1)) (WORKER_ID 1..$WORKERS)"
 say "  redis:    $REDIS_URL ($REDIS_NOTE)"
+say "  turn:     ${TURN_NOTE:-none (calls connect on this machine and its network only)}"
 say "  database: $DATABASE_URL"
 say "  logs:     $LOGS"
 say "Ctrl-C stops everything. Kill one worker (its pid is in the list below) to watch the"

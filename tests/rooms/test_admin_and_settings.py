@@ -1,9 +1,16 @@
+import asyncio
+import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from django.test import override_settings
+
+from signaling.startup import log_startup_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_PAGES = [
@@ -36,10 +43,12 @@ def test_admin_is_refused_to_other_users(client_for, bob):
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # Whatever ICE servers the person running the tests has set are not the defaults either.
     clean = {
         k: v
         for k, v in os.environ.items()
         if k not in {"SECRET_KEY", "DEBUG", "HTTPS", "DJANGO_SETTINGS_MODULE"}
+        and not k.startswith(("STUN_", "TURN_", "ICE_"))
     }
     clean["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
@@ -82,3 +91,56 @@ def test_an_unknown_channel_layer_is_a_start_up_error():
     result = manage("check", DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/0", CHANNEL_LAYER="kafka")
     assert result.returncode != 0
     assert "CHANNEL_LAYER must be 'pubsub' or 'core'" in result.stderr
+
+
+def unconfigured_ice_settings() -> dict[str, Any]:
+    """STUN_URLS, TURN_URLS and TURN_SECRET of a server started with nothing configured."""
+    names = ["STUN_URLS", "TURN_URLS", "TURN_SECRET"]
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {names!r}}}))"
+    )
+    result = manage("shell", "-c", code, DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_with_nothing_configured_there_is_no_stun_or_turn_server():
+    # Nothing set means no third party is contacted: no public STUN server by default.
+    assert unconfigured_ice_settings() == {"STUN_URLS": [], "TURN_URLS": [], "TURN_SECRET": ""}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_welcome_of_a_server_with_nothing_configured_names_no_ice_server(
+    alice, room, join
+):
+    defaults = await asyncio.to_thread(unconfigured_ice_settings)
+    with override_settings(**defaults):
+        peer = await join(alice, room)
+    # So the browser asks no server anywhere for its address: host candidates only.
+    assert peer.welcome["ice_servers"] == []
+
+
+@override_settings(STUN_URLS=[], TURN_URLS=[])
+def test_the_start_up_warning_without_stun_or_turn_says_what_is_lost(caplog):
+    with caplog.at_level(logging.WARNING, logger="confab"):
+        log_startup_warnings()
+    assert "same network" in caplog.text
+    assert "behind NAT on different networks cannot connect" in caplog.text
+
+
+@override_settings(STUN_URLS=["stun:turn.example.org:3478"], TURN_URLS=[])
+def test_the_start_up_warning_with_stun_but_no_turn_names_who_cannot_connect(caplog):
+    with caplog.at_level(logging.WARNING, logger="confab"):
+        log_startup_warnings()
+    assert "No TURN server configured" in caplog.text
+    assert "cannot connect to each other without a relay" in caplog.text
+
+
+@override_settings(
+    STUN_URLS=[], TURN_URLS=["turn:turn.example.org:3478?transport=udp"], TURN_SECRET="s"
+)
+def test_no_start_up_warning_once_there_is_a_turn_server(caplog):
+    with caplog.at_level(logging.WARNING, logger="confab"):
+        log_startup_warnings()
+    assert caplog.records == []
