@@ -354,9 +354,10 @@ def parse(text: str | None, binary: bytes | None = None) -> Message:
         raise ProtocolError(
             BAD_MESSAGE, "binary frames are not accepted; send JSON text", detail=NOT_JSON
         )
-    if len(text) > MAX_FRAME:
+    # The limit is on the frame's UTF-8 bytes, as daphne counts them (config/daphne_limits).
+    if len(text) > MAX_FRAME or len(text.encode("utf-8", "surrogatepass")) > MAX_FRAME:
         raise ProtocolError(
-            BAD_MESSAGE, f"frame is larger than {MAX_FRAME} characters", detail=TOO_LARGE
+            BAD_MESSAGE, f"frame is larger than {MAX_FRAME} bytes", detail=TOO_LARGE
         )
     try:
         data = _DECODER.decode(text)
@@ -375,4 +376,7 @@ def parse(text: str | None, binary: bytes | None = None) -> Message:
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"))
+    # Not ASCII-escaped: an emoji is 4 bytes, not a 12-byte escape pair, which keeps a
+    # welcome carrying 50 long chat messages far under daphne's 1 MiB limit on what it
+    # sends. Safe because parse() lets no lone surrogate in.
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from rooms import services
 from rooms.models import ChatMessage, Presence, Room, RoomBan
+from signaling import protocol
 from tests.conftest import make_user, open_socket
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -427,7 +428,7 @@ async def test_oversize_sdp_and_candidates_are_refused(alice, bob, room, join):
     await b.send({"type": "candidate", "to": a.peer_id, "candidate": {"candidate": "x" * 2100}})
     assert (await b.receive_type("error"))["message"] == "candidate is longer than 2048 characters"
     await b.ws.send_to(text_data="x" * (73 * 1024))
-    assert (await b.receive_type("error"))["message"] == "frame is larger than 73728 characters"
+    assert (await b.receive_type("error"))["message"] == "frame is larger than 73728 bytes"
     await a.receive_type("peer-joined")
     assert await a.nothing()
 
@@ -543,3 +544,26 @@ async def test_a_relayed_candidate_carries_only_its_four_fields(alice, bob, room
     relayed = await a.receive_type("candidate")
     del candidate["extra"]
     assert relayed["candidate"] == candidate
+
+
+async def test_the_frame_limit_counts_utf8_bytes_not_characters(alice, room, join):
+    a = await join(alice, room)
+    # 25,000 characters, 75,000 bytes: over 72 KiB as daphne counts it.
+    await a.send({"type": "chat", "body": "€" * 25_000})
+    error = await a.receive_type("error")
+    assert (error["code"], error["detail"]) == ("bad_message", "too_large")
+
+
+async def test_a_welcome_with_fifty_long_emoji_messages_still_fits_in_a_frame(
+    alice, bob, room, join
+):
+    # Escaped as ASCII, 50 x 2,000 emoji made a welcome of 1.2 MB, over daphne's 1 MiB
+    # limit on what it sends: nobody could join the room any more.
+    def fill() -> None:
+        for _ in range(50):
+            services.post_chat(room_id=room.pk, user=alice, author_name="Alice", body="😀" * 2000)
+
+    await database_sync_to_async(fill)()
+    b = await join(bob, room)
+    assert len(b.welcome["history"]) == 50
+    assert len(protocol.encode(b.welcome).encode()) < 1024 * 1024
