@@ -43,7 +43,7 @@ def refused_by_throttle(form: forms.Form) -> bool:
 class ThrottledLoginForm(AuthenticationForm):
     """Django's login form, under the sign-in throttle (rooms.throttle): while the username
     or the client's address has too many recent failures, nothing is checked, not even a
-    right password; every refusal counts as a failure.
+    right password; every username and password it refuses counts as a failure.
 
     The site's login and the admin's (ThrottledAdminLoginForm) both use it, so one set of
     rules covers every way in.

@@ -112,6 +112,12 @@ def test_staff_still_sign_in_to_the_admin(dana):
     assert client.get("/admin/").status_code == 200
 
 
+def test_the_admin_login_still_checks_csrf(dana):
+    client = Client(enforce_csrf_checks=True)
+    assert client.post(ADMIN_LOGIN, {"username": "dana", "password": "pw-dana"}).status_code == 403
+    assert not signed_in(client)
+
+
 def test_the_admin_refuses_a_right_password_without_staff_status_and_counts_it(alice):
     client = Client()
     response = sign_in(ADMIN_LOGIN, "alice", "pw-alice", client)
