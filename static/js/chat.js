@@ -155,11 +155,17 @@ export function setupChat({ ui, config, signaling, session, moderation, layout }
 
   // --- Errors: the text goes back to the input ----------------------------------------------------
 
+  // Gives the text of our last message back to the box, unless something new is being
+  // typed there. Returns whether it did.
+  function giveBack() {
+    if (!lastSent || ui.chatInput.value) return false;
+    ui.chatInput.value = lastSent;
+    return true;
+  }
+
   function showError(text) {
     ui.chatError.textContent = text;
     ui.chatError.hidden = false;
-    // Give the text back so that it can be sent again.
-    if (lastSent && !ui.chatInput.value) ui.chatInput.value = lastSent;
   }
 
   function hideError() {
@@ -215,7 +221,11 @@ export function setupChat({ ui, config, signaling, session, moderation, layout }
     ui.chatEmpty.hidden = ui.messages.children.length > 0;
   });
   signaling.on("error", (error) => {
-    if (error.ref === "chat" || (error.code === "rate_limited" && !error.ref)) showError(chatErrorWords(error));
+    if (error.ref === "chat" || (error.code === "rate_limited" && !error.ref)) {
+      // Nothing typed is lost: the refused message goes back into the box.
+      const restored = giveBack();
+      showError(chatErrorWords(error, restored || (lastSent !== "" && ui.chatInput.value === lastSent)));
+    }
     else console.warn("call: the server refused a message", error);
   });
   session.on("phase", ({ phase }) => {

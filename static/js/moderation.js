@@ -15,24 +15,13 @@
 // addTileItems (files.js: "Send a file…"): then every remote tile has the menu button, a
 // non-moderator's menu holds only those items, and a moderator's holds them first.
 //
-// Who is who it reads from the session (session.participants); everything else it learns
+// The actions offered are those the server says it knows (welcome.moderation), never a
+// list of the page's own. Who is who it reads from the session (session.participants); everything else it learns
 // from signaling events (welcome, role, room-updated, peer-left,
 // chat-hidden, error, close). All text is set with textContent; no inline styles or handlers.
 
 import { anchorPositioning, el, fmt, gettext, icon, label, place } from "./dom.js";
 import { moderationErrorWords } from "./words.js";
-
-export const MODERATION_TYPES = new Set([
-  "kick",
-  "ban",
-  "mute",
-  "stop-video",
-  "promote",
-  "lock",
-  "unlock",
-  "end",
-  "hide-chat",
-]);
 
 const REASON_MAX = 200; // docs/protocol.md, "Moderation"
 const TOAST_MS = 7000;
@@ -57,6 +46,8 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   const names = new Map(); // peer_id -> name: still known once their tile is gone
   let openDialog = null; // {dialog, peerId}
   const tileProviders = []; // (peer) => [{label, icon, action, ...}]: items for everyone
+  let known = new Set(); // welcome.moderation: the moderation message types this server understands
+  const knows = (type) => known.has(type);
 
   // --- Toasts ---------------------------------------------------------------------------
 
@@ -203,36 +194,40 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
       .flatMap((provide) => provide(peer) || [])
       .map((item) => menuItem(item.label, item.icon, item.action, item));
     if (!isModerator) return [title, ...extras];
-    const list = [
-      title,
-      ...extras,
-      ...(extras.length ? [separator()] : []),
-      menuItem(gettext("Mute"), "mute", () => act({ type: "mute", peer_id: id }), {
-        disabled: !peer.media.audio,
-        hint: peer.media.audio ? "" : gettext("already off"),
-      }),
-    ];
-    if (!isVoice) {
-      list.push(
+    const list = [title, ...extras];
+    const actions = [];
+    if (knows("mute")) {
+      actions.push(
+        menuItem(gettext("Mute"), "mute", () => act({ type: "mute", peer_id: id }), {
+          disabled: !peer.media.audio,
+          hint: peer.media.audio ? "" : gettext("already off"),
+        }),
+      );
+    }
+    if (!isVoice && knows("stop-video")) {
+      actions.push(
         menuItem(gettext("Stop video"), "camOff", () => act({ type: "stop-video", peer_id: id }), {
           disabled: !peer.media.video,
           hint: peer.media.video ? "" : gettext("already off"),
         }),
       );
     }
-    if (canPromote) {
-      list.push(
+    if (canPromote && knows("promote")) {
+      actions.push(
         menuItem(gettext("Make moderator"), "star", () => confirmPromote(id), {
           disabled: Boolean(peer.isModerator),
           hint: peer.isModerator ? gettext("already one") : "",
         }),
       );
     }
-    list.push(
-      separator(),
-      menuItem(gettext("Remove from the call…"), "remove", () => confirmKick(id), { danger: true }),
-      menuItem(gettext("Ban from the room…"), "ban", () => confirmBan(id), { danger: true }),
-    );
+    const removals = [
+      ...(knows("kick") ? [menuItem(gettext("Remove from the call…"), "remove", () => confirmKick(id), { danger: true })] : []),
+      ...(knows("ban") ? [menuItem(gettext("Ban from the room…"), "ban", () => confirmBan(id), { danger: true })] : []),
+    ];
+    if (extras.length && actions.length + removals.length) list.push(separator());
+    list.push(...actions);
+    if (actions.length && removals.length) list.push(separator());
+    list.push(...removals);
     return list;
   }
 
@@ -253,17 +248,21 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   }
 
   function roomMenuItems() {
+    const lock = locked
+      ? knows("unlock") &&
+        menuItem(gettext("Unlock the room"), "unlock", () => act({ type: "unlock" }), {
+          hint: gettext("let new people join"),
+        })
+      : knows("lock") &&
+        menuItem(gettext("Lock the room"), "lock", () => act({ type: "lock" }), {
+          hint: gettext("nobody new can join"),
+        });
+    const end = knows("end") && menuItem(gettext("End the meeting for everyone…"), "end", confirmEnd, { danger: true });
     return [
       el("p", { className: "mod-menu-title", text: gettext("This room"), "aria-hidden": "true" }),
-      locked
-        ? menuItem(gettext("Unlock the room"), "unlock", () => act({ type: "unlock" }), {
-            hint: gettext("let new people join"),
-          })
-        : menuItem(gettext("Lock the room"), "lock", () => act({ type: "lock" }), {
-            hint: gettext("nobody new can join"),
-          }),
-      separator(),
-      menuItem(gettext("End the meeting for everyone…"), "end", confirmEnd, { danger: true }),
+      ...(lock ? [lock] : []),
+      ...(lock && end ? [separator()] : []),
+      ...(end ? [end] : []),
     ];
   }
 
@@ -415,7 +414,7 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   // --- Chat: a Hide button on each message --------------------------------------------------
 
   function decorateMessage(item, message) {
-    if (typeof message.id !== "number") return;
+    if (typeof message.id !== "number" || !knows("hide-chat")) return;
     const button = el(
       "button",
       {
@@ -465,6 +464,7 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   }
 
   signaling.on("welcome", (welcome) => {
+    known = new Set(Array.isArray(welcome.moderation) ? welcome.moderation.filter((type) => typeof type === "string") : []);
     setModerator(welcome.self?.is_moderator);
     if (welcome.room && typeof welcome.room.locked === "boolean") setLocked(welcome.room.locked);
   });
@@ -503,7 +503,7 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   });
 
   signaling.on("error", (message) => {
-    if (!MODERATION_TYPES.has(message.ref)) return;
+    if (!knows(message.ref)) return;
     if (message.ref === "hide-chat") {
       for (const item of messages?.querySelectorAll(".message.hiding") || []) {
         item.classList.remove("hiding");

@@ -10,21 +10,27 @@
 // Events: "open", "close", "message" (every message), and one per message `type`
 // ("welcome", "peer-joined", "peer-left", "offer", "answer", "candidate", "chat", "media",
 // "ice-servers", "chat-hidden", "moderator-request", "role", "room-updated", "pong",
-// "error"). A close with a 4xxx code (a refusal, see "Close codes") or after
-// leave() is final; any other close (1006: the network or the server went away) is retried
-// with exponential backoff and jitter. A retry carries the last `welcome.resume_token`
+// "error"). A close with a 4xxx code (a refusal, see "Close codes and refusals") or after
+// leave() is final, except 4503 (`unavailable`: the server could not take us in) and 4500
+// (`server_error`: it failed with our connection); those, 1009 (a frame too large for
+// daphne) and any other close (1006: the network or the server went away) are retried with
+// exponential backoff and jitter. A retry carries the last `welcome.resume_token`
 // (`?resume=<token>`), so the server can give back the same seat (same peer id): the next
 // welcome then says `resumed: true` and the peer connections, which do not depend on this
 // socket, carry on.
 //
-// The "close" event carries {code, reason, final, welcomed, delay, superseded}: `welcomed`
-// says whether this socket had been admitted (a refusal at the door versus a removal from
-// the call); `superseded` (close code 4408) says a newer socket of this page holds the seat.
-// daphne drops the close reason (django/daphne#374), so a `closing {code, reason}` message
-// sent by the server just before it closes supplies the reason when the frame has none.
+// The "close" event carries {code, refusal, data, reason, final, welcomed, delay,
+// superseded}: `refusal` is the stable name of why the server closed (null when it did not
+// say), `data` the refusal's fields (occupancy, capacity, until...), both from the
+// `closing {code, refusal, reason, ...data}` message the server sends just before it
+// closes (daphne drops the close reason: django/daphne#374). `reason` is English for logs,
+// never for people. `welcomed` says whether this socket had been admitted (a refusal at the
+// door versus a removal from the call); `superseded` (4408) says a newer socket of this
+// page holds the seat.
 
 export const CLOSE = Object.freeze({
   LEFT: 1000,
+  TOO_BIG: 1009,
   ABUSE: 4400,
   NOT_SIGNED_IN: 4401,
   FORBIDDEN: 4403,
@@ -33,11 +39,25 @@ export const CLOSE = Object.freeze({
   ENDED: 4410,
   RATE_LIMITED: 4429,
   SUPERSEDED: 4408,
+  SERVER_ERROR: 4500,
+  UNAVAILABLE: 4503,
 });
+
+// 4xxx closes the server means but that another try may get past (docs/protocol.md).
+const RETRIED = new Set([CLOSE.SERVER_ERROR, CLOSE.UNAVAILABLE]);
 
 // A close the server meant: retrying would only be refused again.
 export function isRefusal(code) {
-  return code >= 4000 && code <= 4999;
+  return code >= 4000 && code <= 4999 && !RETRIED.has(code);
+}
+
+// The fields of a `closing` message besides its type, code, refusal and reason.
+function closingData(note) {
+  const data = {};
+  for (const [key, value] of Object.entries(note || {})) {
+    if (!["type", "code", "refusal", "reason"].includes(key)) data[key] = value;
+  }
+  return data;
 }
 
 export class Signaling {
@@ -203,19 +223,23 @@ export class Signaling {
     if (socket !== this.socket) return; // an old socket we already gave up on
     this.socket = null;
     this.stopHeartbeat();
-    const note = this.closingNote;
-    if (!reason && note && note.code === code && typeof note.reason === "string") reason = note.reason;
+    const note = this.closingNote && this.closingNote.code === code ? this.closingNote : null;
+    if (!reason && note && typeof note.reason === "string") reason = note.reason;
+    const refusal = note && typeof note.refusal === "string" ? note.refusal : null;
+    const data = closingData(note);
     const welcomed = this.welcomed;
     const final = this.leaving || this.stopped || isRefusal(code);
     if (final) {
       // 4408: this page's seat lives on a newer socket; retrying would take it back from it.
       const superseded = code === CLOSE.SUPERSEDED;
       this.resumeToken = null; // no retry follows a final close
-      this.emit("close", { code, reason, final: true, welcomed, superseded });
+      this.emit("close", { code, refusal, data, reason, final: true, welcomed, superseded });
       return;
     }
+    // 4500: the server gave our seat up; the next try is a new join.
+    if (code === CLOSE.SERVER_ERROR) this.resumeToken = null;
     const delay = this.nextDelay();
-    this.emit("close", { code, reason, final: false, welcomed, delay, attempt: this.attempt });
+    this.emit("close", { code, refusal, data, reason, final: false, welcomed, delay, attempt: this.attempt });
     this.retryTimer = setTimeout(() => this.connect(), delay);
   }
 

@@ -33,90 +33,118 @@ export function connectionWords(state) {
   );
 }
 
-/** While the page reconnects after a close that is not final. */
-export function reconnectingWords() {
-  return gettext("Connection lost — reconnecting…");
-}
-
 /**
- * A final close, worded for people: {title, hint, signin, retry} (signin: offer "Sign in";
- * retry: offer "Enter the password").
- * @param {{code: number, reason?: string, welcomed?: boolean}} close
- * @param {number} capacity  the room's, as the page knows it
+ * While the page reconnects after a close that is not final: 4503 (`unavailable`) and 4500
+ * (`server_error`) say what the server said; anything else (1006, 1009) is a lost connection.
+ * @param {{refusal?: string | null} | null} [close]
  */
-export function closedWords({ code, reason = "", welcomed = false }, capacity) {
-  return {
-    title: closeTitle(code, reason || "", welcomed, capacity),
-    hint: closeHint(code, reason || "", welcomed),
-    signin: code === CLOSE.NOT_SIGNED_IN,
-    retry: code === CLOSE.FORBIDDEN && /password|private/i.test(reason || ""),
-  };
-}
-
-/** @param {number} code @param {string} reason @param {boolean} welcomed @param {number} capacity */
-function closeTitle(code, reason, welcomed, capacity) {
-  switch (code) {
-    case CLOSE.ABUSE:
-      return gettext("Your connection was closed because it sent too many invalid messages.");
-    case CLOSE.NOT_SIGNED_IN:
-      return gettext("Please sign in to join this room.");
-    case CLOSE.NOT_FOUND:
-      return gettext("This room does not exist or has been closed.");
-    case CLOSE.RATE_LIMITED:
-      if (/connections/i.test(reason))
-        return gettext("You have too many connections open to this room. Close another tab, then try again.");
-      if (/joins/i.test(reason)) return gettext("You joined too many times in a short while. Wait a minute, then try again.");
-      return gettext("Your connection sent too much too fast and was closed.");
-    case CLOSE.ENDED:
-      return gettext("The meeting was ended by a moderator.");
-    case CLOSE.FULL: {
-      const numbers = reason.match(/(\d+)\s*(?:of|\/)\s*(\d+)/);
-      const total = numbers ? numbers[2] : capacity;
-      const count = numbers ? numbers[1] : total;
-      return fmt(gettext("This room is full (%(count)s of %(capacity)s)."), { count, capacity: total });
-    }
-    case CLOSE.FORBIDDEN: {
-      const why = reason.toLowerCase();
-      if (why.includes("banned")) return gettext("You are banned from this room.");
-      if (why.includes("password") || why.includes("private"))
-        return gettext("This room is private: enter its password to join.");
-      if (why.includes("locked")) return gettext("This room is locked: nobody new can join right now.");
-      if (why.includes("removed") || why.includes("kick"))
-        return gettext("You were removed from this room by a moderator.");
-      if (why.includes("ended")) return gettext("The meeting was ended by a moderator.");
-      if (reason) return fmt(gettext("You cannot be in this room: %(reason)s."), { reason });
-      // No reason (daphne drops it). In the call, only a moderator can close with 4403.
-      return welcomed
-        ? gettext("You were removed from this room by a moderator.")
-        : gettext("You cannot join this room right now: it may be locked, or you may be banned from it.");
-    }
+export function reconnectingWords(close) {
+  switch (close?.refusal) {
+    case "unavailable":
+      return gettext("The server cannot take you in right now. Trying again…");
+    case "server_error":
+      return gettext("The server had a problem with your connection. Rejoining…");
     default:
-      return reason
-        ? fmt(gettext("The connection was closed: %(reason)s."), { reason })
-        : gettext("The connection was closed.");
+      return gettext("Connection lost — reconnecting…");
   }
 }
 
-/** @param {number} code @param {string} reason @param {boolean} welcomed */
-function closeHint(code, reason, welcomed) {
-  const why = reason.toLowerCase();
-  if (code === CLOSE.NOT_SIGNED_IN) return gettext("Sign in, then open the room again.");
-  if (code === CLOSE.ENDED) return gettext("The room is closed now. You can go back to the lobby and pick another room.");
-  if (code === CLOSE.FORBIDDEN && why.includes("banned")) return gettext("You cannot join this room again while the ban lasts.");
-  if (code === CLOSE.FORBIDDEN && (why.includes("removed") || (!why && welcomed)))
-    return gettext("You may join this room again later, or go back to the lobby.");
-  return gettext("You can go back to the lobby and pick another room.");
+/** @param {unknown} iso  an ISO 8601 date, or anything else (then null) */
+function when(iso) {
+  if (typeof iso !== "string") return null;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return null;
+  return date.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** @param {unknown} value */
+const count = (value) => (Number.isInteger(value) && /** @type {number} */ (value) >= 0 ? /** @type {number} */ (value) : null);
+
+// The refusals of docs/protocol.md, "Close codes and refusals". A close without one (an
+// older server, a proxy) is worded from its code alone.
+const BY_CODE = {
+  [CLOSE.ABUSE]: "abuse",
+  [CLOSE.NOT_SIGNED_IN]: "not_signed_in",
+  [CLOSE.NOT_FOUND]: "not_found",
+  [CLOSE.FULL]: "full",
+  [CLOSE.ENDED]: "ended",
+  [CLOSE.RATE_LIMITED]: "flooding",
+};
+
+/**
+ * A final close, worded for people from its refusal and data: {title, hint, signin, retry}
+ * (signin: offer "Sign in"; retry: offer "Enter the password"). `reason` is never read.
+ * @param {{code: number, refusal?: string | null, data?: Record<string, any>, welcomed?: boolean}} close
+ */
+export function closedWords({ code, refusal = null, data = {}, welcomed = false }) {
+  const name = refusal || BY_CODE[code] || (code === CLOSE.FORBIDDEN ? (welcomed ? "kicked" : "forbidden") : null);
+  const elsewhere = gettext("You can go back to the lobby and pick another room.");
+  const words = (title, hint = elsewhere) => ({ title, hint, signin: name === "not_signed_in", retry: name === "password_required" });
+  switch (name) {
+    case "not_signed_in":
+      return words(gettext("Please sign in to join this room."), gettext("Sign in, then open the room again."));
+    case "not_found":
+      return words(gettext("This room does not exist or has been closed."));
+    case "banned": {
+      const until = when(data.until);
+      return words(
+        until ? fmt(gettext("You are banned from this room (until %(until)s)."), { until }) : gettext("You are banned from this room."),
+        gettext("You cannot join this room again while the ban lasts."),
+      );
+    }
+    case "password_required":
+      return words(gettext("This room is private: enter its password to join."));
+    case "locked":
+      return words(gettext("This room is locked: nobody new can join right now."));
+    case "kicked":
+      return words(
+        gettext("You were removed from this room by a moderator."),
+        gettext("You may join this room again later, or go back to the lobby."),
+      );
+    case "full": {
+      const occupancy = count(data.occupancy);
+      const capacity = count(data.capacity);
+      return words(
+        occupancy !== null && capacity !== null
+          ? fmt(gettext("This room is full (%(count)s of %(capacity)s)."), { count: occupancy, capacity })
+          : gettext("This room is full."),
+      );
+    }
+    case "ended":
+      return words(
+        gettext("The meeting was ended by a moderator."),
+        gettext("The room is closed now. You can go back to the lobby and pick another room."),
+      );
+    case "abuse":
+      return words(gettext("Your connection was closed because it sent too many invalid messages."));
+    case "flooding":
+      return words(gettext("Your connection sent too much too fast and was closed."));
+    case "too_many_connections":
+      return words(gettext("You have too many connections open to this room. Close another tab, then try again."));
+    case "too_many_joins":
+      return words(gettext("You joined too many times in a short while. Wait a minute, then try again."));
+    case "forbidden":
+      return words(gettext("You cannot join this room right now: it may be locked, or you may be banned from it."));
+    default:
+      return words(gettext("The connection was closed."));
+  }
 }
 
 // --- Errors the server answered a message with ----------------------------------------------
 
-/** A chat message refused. @param {{code?: string, detail?: string}} error */
-export function chatErrorWords(error) {
+/**
+ * A chat message the server refused (`error` with ref "chat"). `restored`: the page gave
+ * the text back to the message box (it does unless the person already typed something new).
+ * @param {{code?: string, detail?: string}} error @param {boolean} restored
+ */
+export function chatErrorWords(error, restored) {
   switch (error.code) {
     case "rate_limited":
       return gettext("You are sending messages too quickly. Wait a moment, then try again.");
     case "server_error":
-      return gettext("Your message could not be saved. Please send it again.");
+      return restored
+        ? gettext("Your message could not be sent because of a problem on the server. It is back in the message box: send it again.")
+        : gettext("Your message could not be sent because of a problem on the server. Please send it again.");
     case "bad_message":
       return fmt(gettext("That message could not be sent: it must not be empty or longer than %(max)s characters."), {
         max: CHAT_MAX.toLocaleString(),
@@ -126,18 +154,21 @@ export function chatErrorWords(error) {
   }
 }
 
-/** A moderation message refused. @param {{code?: string, detail?: string, ref?: string, message?: string}} error */
+/**
+ * A moderation message the server refused, from its code, detail and ref.
+ * @param {{code?: string, detail?: string, ref?: string}} error
+ */
 export function moderationErrorWords(error) {
-  const why = String(error.message || "").toLowerCase();
   switch (error.code) {
     case "forbidden":
-      if (error.ref === "promote") return gettext("Only the room's owner can make someone a moderator.");
-      if (why.includes("owner")) return gettext("The room's owner cannot be removed or banned.");
+      if (error.detail === "not_owner") return gettext("Only the room's owner can make someone a moderator.");
+      if (error.detail === "owner_protected") return gettext("The room's owner cannot be removed or banned.");
       return gettext("Only moderators of this room can do that.");
     case "not_found":
-      return error.ref === "hide-chat"
-        ? gettext("That message no longer exists.")
-        : gettext("That person is no longer in the call.");
+      if (error.detail === "no_message" || (!error.detail && error.ref === "hide-chat")) {
+        return gettext("That message no longer exists.");
+      }
+      return gettext("That person is no longer in the call.");
     case "rate_limited":
       return gettext("Too many actions at once. Wait a moment, then try again.");
     case "server_error":

@@ -311,6 +311,9 @@ class Link:
         self.page_side = page_side
         self.url = page_side.url
         self.frozen = False
+        # While set, a chat message from the page is not passed on: the page gets this
+        # instead (an `error` the server would send).
+        self.refuse_chat: dict[str, Any] | None = None
         self.from_server: list[dict[str, Any]] = []
         self.server_side = page_side.connect_to_server()
         page_side.on_message(self.page_says)
@@ -318,6 +321,9 @@ class Link:
         page_side.on_close(self.page_closed)
 
     def page_says(self, message: str | bytes) -> None:
+        if self.refuse_chat and isinstance(message, str) and json.loads(message)["type"] == "chat":
+            self.page_side.send(json.dumps(self.refuse_chat))
+            return
         if not self.frozen:
             self.server_side.send(message)
 
@@ -330,6 +336,15 @@ class Link:
     def page_closed(self, code: int | None, reason: str | None) -> None:
         if not self.frozen:
             self.server_side.close(code=code or 1000, reason=reason or "")
+
+    def server_closes(self, code: int, refusal: str) -> None:
+        """The server says why (`closing`), then closes the page's socket with `code`; its
+        own end goes away as with a lost network."""
+        self.frozen = True
+        closing = {"type": "closing", "code": code, "refusal": refusal, "reason": "(a test)"}
+        self.page_side.send(json.dumps(closing))
+        self.page_side.close(code=code, reason="")
+        self.server_side.close()
 
     def drop(self) -> None:
         """The network goes away: both ends see the socket close."""
@@ -552,3 +567,68 @@ def test_offers_that_cross_are_settled_by_perfect_negotiation(person: People) ->
     assert not holding, "the two offers never crossed"
     alice.wait_for_media(1)
     bob.wait_for_media(1)
+
+
+def test_a_chat_message_the_server_could_not_deliver_goes_back_to_the_box(
+    person: People,
+) -> None:
+    alice, bob = person("Alice"), person("Bob")
+    links = proxy_sockets(alice)
+    room_url = alice.create_room("Lost words")
+    bob.join(room_url)
+    expect(alice.tile(bob)).to_have_count(1)
+
+    # The server could not deliver it (its database was away): `error server_error` with
+    # ref chat, and nobody got the message. Nothing typed is lost.
+    links[-1].refuse_chat = {
+        "type": "error",
+        "code": "server_error",
+        "detail": "unavailable",
+        "message": "the database or the channel layer failed",
+        "ref": "chat",
+    }
+    alice.say("The minutes are in the shared folder")
+    error = alice.page.locator("#chat-error")
+    expect(error).to_have_text(
+        "Your message could not be sent because of a problem on the server. "
+        "It is back in the message box: send it again."
+    )
+    expect(alice.message_box()).to_have_value("The minutes are in the shared folder")
+    expect(bob.page.locator("#chat-messages .message")).to_have_count(0)
+
+    # Sent again once the server is well: delivered, the error and the box cleared.
+    links[-1].refuse_chat = None
+    alice.message_box().press("Enter")
+    expect(error).to_be_hidden()
+    expect(alice.message_box()).to_have_value("")
+    expect(bob.page.locator("#chat-messages .message-body")).to_have_text(
+        "The minutes are in the shared folder"
+    )
+
+
+def test_a_server_that_cannot_take_the_page_or_failed_with_it_is_retried_with_a_notice(
+    person: People,
+) -> None:
+    alice = person("Alice")
+    links = proxy_sockets(alice)
+    alice.create_room("Outage")
+    first_id = alice.peer_id()
+    notice = alice.page.locator("#conn-notice")
+
+    # 4503 (`unavailable`): not final; the page says so and tries again, and takes its seat
+    # back (the server held it).
+    links[-1].server_closes(4503, "unavailable")
+    expect(notice).to_have_text("The server cannot take you in right now. Trying again…")
+    expect(alice.page.locator("#conn-status")).to_have_text("Reconnecting…")
+    expect(notice).to_be_hidden()
+    expect(alice.page.locator("#conn-status")).to_have_text("Connected")
+    assert alice.peer_id() == first_id
+    assert len(links) == 2
+
+    # 4500 (`server_error`): the server gave the seat up; the page rejoins as a new join.
+    links[-1].server_closes(4500, "server_error")
+    expect(notice).to_have_text("The server had a problem with your connection. Rejoining…")
+    alice.page.wait_for_function("(first) => window.confab.selfId !== first", arg=first_id)
+    expect(notice).to_be_hidden()
+    assert "resume=" not in links[-1].url
+    expect(alice.page.locator("#closed")).to_be_hidden()

@@ -13,6 +13,9 @@ from tests.browser.conftest import OUTPUT, Person, Server
 
 pytestmark = pytest.mark.browser
 
+# A ban with an expiry is worded with it (closing.refusal "banned" with `until`).
+BANNED_FOR_A_DAY = re.compile(r"^You are banned from this room \(until .+\)\.$")
+
 People = Callable[..., Person]
 
 REASON_LABEL = "Reason (kept in the moderation log)"
@@ -267,14 +270,14 @@ def test_moderator_controls_lock_promote_ban_and_end_the_meeting(person: People)
     dialog.get_by_label(REASON_LABEL).fill("Repeated interruptions")
     alice.page.screenshot(path=str(OUTPUT / "moderation-ban-dialog.png"))
     dialog.get_by_role("button", name="Ban").click()
-    expect(bob.page.locator("#closed-title")).to_have_text("You are banned from this room.")
+    expect(bob.page.locator("#closed-title")).to_have_text(BANNED_FOR_A_DAY)
     expect(bob.page.locator("#closed-hint")).to_have_text(
         "You cannot join this room again while the ban lasts."
     )
     expect(toast(alice, "A moderator banned Bob from this room.")).to_be_visible()
     expect(alice.tile(bob)).to_have_count(0)
     bob.page.goto(room_url)
-    expect(bob.page.locator("#closed-title")).to_have_text("You are banned from this room.")
+    expect(bob.page.locator("#closed-title")).to_have_text(BANNED_FOR_A_DAY)
 
     # End the meeting, after a confirmation.
     room_menu(alice).get_by_role("menuitem", name="End the meeting for everyone…").click()
