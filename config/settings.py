@@ -194,6 +194,18 @@ if TURN_URLS and not TURN_SECRET:
         "servers without credentials."
     )
 
+# Large rooms through Janus's VideoRoom (docs/deployment.md, "Janus (SFU)"): the websocket
+# API URLs of the Janus servers (ws://127.0.0.1:8188/, ...; reachable by the workers only,
+# never by browsers) and their api_secret. None set: no SFU rooms, and the lobby says why.
+# A new SFU room goes to the least loaded server and stays there.
+JANUS_URLS = env.list("JANUS_URLS", default=[])
+JANUS_API_SECRET = env.str("JANUS_API_SECRET", default="")
+if JANUS_URLS and not JANUS_API_SECRET:
+    raise ImproperlyConfigured(
+        "JANUS_URLS needs JANUS_API_SECRET (janus.jcfg general.api_secret): an SFU that "
+        "anyone on its network can drive is an open relay."
+    )
+
 # Presence: each worker refreshes its own connections' rows every PRESENCE_TOUCH_INTERVAL
 # seconds; a row not refreshed for PRESENCE_TIMEOUT seconds belongs to a dead worker and is
 # swept by the others (signaling/presence.py, docs/deployment.md).

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from rooms import throttle
-from rooms.models import MAX_CAPACITY, MIN_CAPACITY, Profile, Room
+from rooms import services, throttle
+from rooms.models import MAX_CAPACITY, MIN_CAPACITY, SFU_MAX_CAPACITY, Profile, Room
 
 # The error code of a refusal by the sign-in throttle: views answer it with 429.
 THROTTLED = "throttled"
@@ -110,12 +110,21 @@ class SignUpForm(UserCreationForm[User]):
         return user
 
 
+TOO_MANY_FOR_MESH = _(
+    "A peer-to-peer room holds at most %(max)s people; choose the media server for more."
+)
+
+
 class RoomForm(forms.Form):
     name = forms.CharField(label=_("Room name"), max_length=80)
     capacity = forms.IntegerField(
-        label=_("Capacity"), min_value=MIN_CAPACITY, max_value=MAX_CAPACITY, initial=6
+        label=_("Capacity"), min_value=MIN_CAPACITY, max_value=SFU_MAX_CAPACITY, initial=6
     )
     kind = forms.ChoiceField(label=_("Kind"), choices=Room.Kind.choices, initial=Room.Kind.VIDEO)
+    # Not `media`: that name is a Form's own (its CSS and JS assets).
+    media_path = forms.ChoiceField(
+        label=_("Media"), choices=Room.Media.choices, initial=Room.Media.MESH, required=False
+    )
     is_private = forms.BooleanField(label=_("Private (password required)"), required=False)
     password = forms.CharField(
         label=_("Room password"),
@@ -130,10 +139,34 @@ class RoomForm(forms.Form):
             raise forms.ValidationError(_("Give the room a name."))
         return name
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sfu_available = services.sfu_available()
+        if not self.sfu_available:
+            # Offered only with a Janus server configured; the lobby says why not.
+            self.fields["media_path"].disabled = True
+            self.fields["media_path"].help_text = _(
+                "Rooms for more than 12 people go through a media server (Janus), and "
+                "none is configured here (JANUS_URLS). Ask the administrator."
+            )
+        self.fields["capacity"].help_text = _(
+            "Up to %(mesh)s people peer to peer, up to %(sfu)s through the media server."
+        ) % {"mesh": MAX_CAPACITY, "sfu": SFU_MAX_CAPACITY}
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if data.get("is_private") and not data.get("password"):
             self.add_error("password", _("A private room needs a password."))
+        media = data.pop("media_path", None) or Room.Media.MESH
+        if media == Room.Media.SFU and not self.sfu_available:
+            self.add_error("media_path", _("No media server is configured here."))
+        capacity = data.get("capacity")
+        if capacity is not None and capacity > services.max_capacity(media):
+            self.add_error(
+                "capacity",
+                TOO_MANY_FOR_MESH % {"max": MAX_CAPACITY},
+            )
+        data["media"] = media
         return data
 
 

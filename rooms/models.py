@@ -28,6 +28,9 @@ MIN_CAPACITY = 2
 # A mesh sends every stream to every other person: past a dozen people upload bandwidth
 # and CPU run out in ordinary browsers (docs/architecture.md).
 MAX_CAPACITY = 12
+# Through the SFU each browser sends one stream and receives the others' (simulcast layers
+# chosen per tile): the browsers' decoders, not the upload, set the limit.
+SFU_MAX_CAPACITY = 50
 CHAT_MAX_LENGTH = 2000
 
 
@@ -66,8 +69,20 @@ class Room(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_rooms"
     )
+
+    class Media(models.TextChoices):
+        MESH = "mesh", _("Peer to peer (up to 12)")
+        SFU = "sfu", _("Through the media server (up to 50)")
+
     capacity = models.PositiveSmallIntegerField(_("capacity"), default=6)
     kind = models.CharField(_("kind"), max_length=5, choices=Kind.choices, default=Kind.VIDEO)
+    media = models.CharField(
+        _("media path"), max_length=4, choices=Media.choices, default=Media.MESH
+    )
+    # SFU rooms only: the Janus server (a JANUS_URLS entry) the room was given at its first
+    # join, and the Janus room's secret, which only Confab's workers ever see.
+    sfu_server = models.CharField(_("SFU server"), max_length=200, blank=True, editable=False)
+    sfu_secret = models.CharField(max_length=64, blank=True, editable=False)
     is_private = models.BooleanField(_("private"), default=False)
     # A Django password hash (never the password itself); empty for public rooms.
     password = models.CharField(_("password"), max_length=128, blank=True)
@@ -82,7 +97,11 @@ class Room(models.Model):
         ordering = ["-last_activity_at"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(capacity__gte=MIN_CAPACITY) & Q(capacity__lte=MAX_CAPACITY),
+                condition=Q(capacity__gte=MIN_CAPACITY)
+                & (
+                    Q(capacity__lte=MAX_CAPACITY)
+                    | (Q(media="sfu") & Q(capacity__lte=SFU_MAX_CAPACITY))
+                ),
                 name="room_capacity_in_range",
             ),
             models.CheckConstraint(condition=~Q(name=""), name="room_name_not_empty"),
@@ -98,6 +117,12 @@ class Room(models.Model):
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+    @property
+    def janus_room(self) -> str:
+        """The Janus VideoRoom id of an SFU room (string ids: janus.plugin.videoroom
+        string_ids)."""
+        return f"confab-{self.pk}"
 
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(raw_password)

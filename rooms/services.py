@@ -21,7 +21,15 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from rooms import access, events, throttle
-from rooms.models import CHAT_MAX_LENGTH, ChatMessage, Presence, Room, display_name
+from rooms.models import (
+    CHAT_MAX_LENGTH,
+    MAX_CAPACITY,
+    SFU_MAX_CAPACITY,
+    ChatMessage,
+    Presence,
+    Room,
+    display_name,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -40,20 +48,40 @@ def _slug_candidates(name: str) -> list[str]:
     return [base] + [f"{base}-{n}" for n in range(2, 20)] + [f"{base}-{secrets.token_hex(4)}"]
 
 
+def sfu_available() -> bool:
+    """SFU rooms can be made only where a Janus server is configured (JANUS_URLS)."""
+    return bool(settings.JANUS_URLS)
+
+
+def max_capacity(media: str) -> int:
+    return SFU_MAX_CAPACITY if media == Room.Media.SFU else MAX_CAPACITY
+
+
+class RoomRefused(ValueError):  # noqa: N818 - a refusal, not a programming error
+    pass
+
+
 def create_room(
     *,
     owner: User,
     name: str,
     capacity: int | None = None,
     kind: str = Room.Kind.VIDEO,
+    media: str = Room.Media.MESH,
     is_private: bool = False,
     password: str = "",
 ) -> Room:
+    if media == Room.Media.SFU and not sfu_available():
+        raise RoomRefused("SFU rooms need a Janus server (JANUS_URLS)")
+    capacity = capacity or settings.ROOM_DEFAULT_CAPACITY
+    if capacity > max_capacity(media):
+        raise RoomRefused(f"a {media} room holds at most {max_capacity(media)} people")
     room = Room(
         name=name,
         owner=owner,
-        capacity=capacity or settings.ROOM_DEFAULT_CAPACITY,
+        capacity=capacity,
         kind=kind,
+        media=media,
         is_private=is_private,
     )
     if is_private:
@@ -176,6 +204,8 @@ def join_room(
             or my_rooms.count(room.pk) >= settings.MAX_CONNECTIONS_PER_ROOM
         ):
             raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS)
+        if room.media == Room.Media.SFU:
+            _place_on_sfu(room)
         is_voice = room.kind == Room.Kind.VOICE
         resume_token = secrets.token_urlsafe(24)
         presence = Presence.objects.create(
@@ -198,6 +228,41 @@ def join_room(
     return Joined(
         room=room, presence=presence, peers=peers, history=history, resume_token=resume_token
     )
+
+
+def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:
+    """Give an SFU room its Janus server at its first join (the least loaded of `servers`,
+    JANUS_URLS by default: fewest people in open SFU rooms), and keep it there while that
+    server stays configured. Runs inside the join transaction, with the room row locked."""
+    servers = settings.JANUS_URLS if servers is None else servers
+    if room.sfu_server in servers and room.sfu_secret:
+        return
+    load = dict.fromkeys(servers, 0)
+    busy = Presence.objects.filter(
+        room__media=Room.Media.SFU, room__closed_at__isnull=True
+    ).values_list("room__sfu_server", flat=True)
+    for server in busy:
+        if server in load:
+            load[server] += 1
+    room.sfu_server = min(servers, key=lambda url: (load[url], servers.index(url)))
+    room.sfu_secret = room.sfu_secret or secrets.token_urlsafe(24)
+    room.save(update_fields=["sfu_server", "sfu_secret"])
+
+
+def move_off_sfu_server(room_id: int, lost: str) -> Room | None:
+    """The Janus server `lost` stopped answering: give the room another one (if it is still
+    on `lost`; another worker may have moved it already). Returns the room as it is now,
+    or None if it is closed or no other server is configured."""
+    with transaction.atomic():
+        room = Room.objects.select_for_update().filter(pk=room_id, closed_at=None).first()
+        if room is None:
+            return None
+        if room.sfu_server == lost:
+            others = [url for url in settings.JANUS_URLS if url != lost]
+            if not others:
+                return None
+            _place_on_sfu(room, others)
+        return room
 
 
 def resume_seat(
@@ -359,6 +424,7 @@ def room_summary(room: Room) -> dict[str, Any]:
         "name": room.name,
         "url": f"/rooms/{room.slug}/",
         "kind": room.kind,
+        "media": room.media,
         "is_private": room.is_private,
         "is_locked": room.is_locked,
         "is_open": room.is_open,

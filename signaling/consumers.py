@@ -220,6 +220,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "slug": room.slug,
             "name": room.name,
             "kind": room.kind,
+            "media": room.media,
             "capacity": room.capacity,
             "locked": room.is_locked,
         }

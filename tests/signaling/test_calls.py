@@ -53,6 +53,7 @@ async def test_welcome_describes_me_the_room_the_peers_and_recent_chat(alice, bo
         "slug": room.slug,
         "name": "Standup",
         "kind": "video",
+        "media": "mesh",
         "capacity": 4,
         "locked": False,
     }
