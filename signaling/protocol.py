@@ -170,6 +170,36 @@ def _chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"body": body}
 
 
+SFU_PCS = ("publisher", "subscriber")
+# Simulcast layers by name (docs/protocol.md, "SFU rooms") -> Janus substream numbers.
+SFU_LAYERS = {"low": 0, "medium": 1, "high": 2}
+
+
+def _sfu_sdp(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"sdp": _string(data, "sdp", kind, min_len=1, max_len=MAX_SDP)}
+    if kind == "sfu-publish":
+        fields["screen_mid"] = _optional_string(data, "screen_mid", kind, max_len=MAX_PEER_ID)
+    return fields
+
+
+def _sfu_candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    pc = data.get("pc")
+    if pc not in SFU_PCS:
+        raise ProtocolError(BAD_MESSAGE, 'pc must be "publisher" or "subscriber"', kind)
+    candidate = _candidate({**data, "to": "sfu"}, kind)["candidate"]
+    return {"pc": pc, "candidate": candidate}
+
+
+def _sfu_layer(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    layer = data.get("layer")
+    if layer not in SFU_LAYERS:
+        raise ProtocolError(BAD_MESSAGE, 'layer must be "low", "medium" or "high"', kind)
+    return {
+        "peer_id": _string(data, "peer_id", kind, min_len=1, max_len=MAX_PEER_ID),
+        "layer": layer,
+    }
+
+
 def _media(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: _bool(data, name, kind) for name in ("audio", "video", "screen")}
 
@@ -303,8 +333,13 @@ VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "media": _media,
     "ping": _ping,
     "leave": _nothing,
+    "sfu-publish": _sfu_sdp,
+    "sfu-answer": _sfu_sdp,
+    "sfu-candidate": _sfu_candidate,
+    "sfu-layer": _sfu_layer,
     **{kind: entry.validate for kind, entry in MODERATION.items()},
 }
+SFU_TYPES = frozenset({"sfu-publish", "sfu-answer", "sfu-candidate", "sfu-layer"})
 
 
 def _no_constants(name: str) -> Any:
