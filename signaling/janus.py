@@ -41,7 +41,7 @@ import secrets
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, NoReturn, TypeAlias
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -409,10 +409,7 @@ class Session:
         self, payload: JSON, *, ack_is_final: bool = False, request_timeout: float = REQUEST_TIMEOUT
     ) -> JSON:
         if self.closed_reason is not None:
-            code = UNAVAILABLE if self.closed_reason == "disconnected" else SESSION_NOT_FOUND
-            raise (JanusUnavailableError if code == UNAVAILABLE else JanusError)(
-                code, f"session {self.id} ended: {self.closed_reason}"
-            )
+            self._raise_closed()
         try:
             return await self.janus.request(
                 {**payload, "session_id": self.id},
@@ -423,6 +420,14 @@ class Session:
             if error.code == SESSION_NOT_FOUND:
                 self._ended("timeout", error.reason)
             raise
+
+    def _raise_closed(self) -> NoReturn:
+        """Requests on an ended session fail at once: as unavailable when the connection
+        was lost (the caller should move to another Janus), as 458 otherwise."""
+        reason = f"{self.janus.url}: session {self.id} ended: {self.closed_reason}"
+        if self.closed_reason == "disconnected":
+            raise JanusUnavailableError(UNAVAILABLE, reason)
+        raise JanusError(SESSION_NOT_FOUND, reason)
 
     async def attach(self, plugin: str = VIDEOROOM) -> Handle:
         answer = await self.request({"janus": "attach", "plugin": plugin})
@@ -512,7 +517,10 @@ class Handle:
     "webrtcup", "media", "slowlink", "hangup", "detached", "trickle", and for our own
     "disconnected" (the connection to Janus was lost) and "timeout" (Janus ended the
     session). Both are called in the order Janus sent the events, one at a time, and may
-    be coroutines; an event that arrives before a callback is set is dropped."""
+    be coroutines; an event that arrives before a callback is set is dropped. A handle
+    that ends hears it once: "detached", "timeout" or "disconnected" (nothing when we
+    detach it ourselves or destroy its session). When Janus times a session out it sends
+    the handle's "detached" or the session's "timeout" first, in either order."""
 
     def __init__(self, session: Session, handle_id: int, plugin: str) -> None:
         self.session = session
@@ -520,12 +528,18 @@ class Handle:
         self.plugin = plugin
         self.on_event: EventCallback | None = None
         self.on_janus: CoreCallback | None = None
-        self.detached = False
+        # Why the handle is gone: "detached" (by us or by Janus), "destroyed" (its session,
+        # by us), "timeout" (its session, by Janus), "disconnected" (the connection).
+        self.closed_reason: str | None = None
         self._queue: asyncio.Queue[tuple[str, JSON] | None] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<Handle {self.id} {self.plugin} in session {self.session.id}>"
+
+    @property
+    def detached(self) -> bool:
+        return self.closed_reason is not None
 
     # -- requests
 
@@ -535,8 +549,10 @@ class Handle:
         """A plugin `message`, synchronous or not: returns (plugindata.data, jsep) of the
         `success` or of the `event` that answers it. Raises JanusError for a core error
         or a plugin `error_code`."""
-        if self.detached:
-            raise JanusError(HANDLE_NOT_FOUND, f"handle {self.id} is detached")
+        if self.closed_reason is not None:
+            if self.session.closed:
+                self.session._raise_closed()
+            raise JanusError(HANDLE_NOT_FOUND, f"handle {self.id} is {self.closed_reason}")
         payload: JSON = {"janus": "message", "handle_id": self.id, "body": body}
         if jsep is not None:
             payload["jsep"] = jsep
@@ -613,10 +629,10 @@ class Handle:
             return
         if kind in ("disconnected", "timeout"):
             self._enqueue(kind, {"janus": kind, "reason": reason})
-        self._ended_locally()
+        self._ended_locally(kind)
 
-    def _ended_locally(self) -> None:
-        self.detached = True
+    def _ended_locally(self, kind: str = "detached") -> None:
+        self.closed_reason = kind
         self.session._handles.pop(self.id, None)
         self._queue.put_nowait(None)  # the dispatcher ends after what is queued
 
