@@ -2,14 +2,15 @@
 # Installs and starts what the test suite needs on a fresh Debian machine, and does
 # nothing on a machine that already has it. Called by `make test`.
 #
-# - Debian packages: chromium (browser tests), coturn (TURN tests), nginx (cluster tests),
+# - Debian packages: chromium (browser tests), coturn (TURN tests), janus (the SFU: its
+#   driver's tests and SFU rooms in the browser suite), nginx (cluster tests),
 #   redis-server and postgresql (channel layer and database tests), gettext (translations),
 #   fonts-noto-cjk (the zh-hans pages render in Chinese, not boxes).
 # - PostgreSQL answering on 127.0.0.1:5432 and Redis on 127.0.0.1:6379: the machine's own
 #   if they run, otherwise started here.
 set -euo pipefail
 
-packages=(chromium fonts-noto-cjk coturn nginx-light redis-server postgresql gettext iproute2 util-linux procps)
+packages=(chromium fonts-noto-cjk coturn janus nginx-light redis-server postgresql gettext iproute2 util-linux procps)
 need_install=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -29,6 +30,19 @@ if [ "${#need_install[@]}" -gt 0 ]; then
   echo "Installing system packages: ${need_install[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_install[@]}" >/dev/null
+fi
+
+# Debian's janus package enables and starts its service with the stock /etc/janus configs:
+# HTTP and WebSocket APIs on every interface, no API secret. The tests start Janus
+# instances of their own (tests/janus_server.py), so a Janus installed here is switched
+# off again; one that was installed before is left as its owner set it up.
+if [[ " ${need_install[*]-} " == *" janus "* ]]; then
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl disable --now janus.service >/dev/null 2>&1 || true
+  elif [ -x /etc/init.d/janus ]; then
+    as_root invoke-rc.d janus stop >/dev/null 2>&1 || true
+    as_root update-rc.d janus disable >/dev/null 2>&1 || true
+  fi
 fi
 
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
