@@ -125,7 +125,7 @@ function paintPhase(phase) {
 
 function showClosed(close) {
   ui.connNotice.hidden = true;
-  const words = closedWords(close);
+  const words = closedWords(close, document.documentElement.lang || undefined);
   ui.closedTitle.textContent = words.title;
   ui.closedHint.textContent = words.hint;
   ui.closed.dataset.code = String(close.code);

@@ -1,7 +1,8 @@
-// Small helpers shared by the call page's modules (call.js, moderation.js, files.js,
-// diagnostics.js and the experience modules: prejoin.js, devices.js, screenshare.js,
-// media-extras.js, stage.js): translated words, elements built without markup strings,
-// icons, avatar colours, and popovers placed by their button. All text goes through
+// Small helpers shared by the call page's UI modules (call.js, tiles.js, chat.js,
+// controls.js, moderation.js, files.js, diagnostics.js and the experience modules:
+// prejoin.js, devices.js, screenshare.js, media-extras.js, stage.js): translated words,
+// elements built without markup strings, icons, avatar colours, and popovers placed by
+// their button. All text goes through
 // textContent; nothing here writes a style="" attribute (CSP: style-src 'self').
 
 export const gettext = window.gettext || ((text) => text);

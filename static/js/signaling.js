@@ -1,5 +1,6 @@
 // The call page's signaling client: one websocket to /ws/rooms/<slug>/ that speaks
-// docs/protocol.md. No UI here: call.js listens to events and words things for people.
+// docs/protocol.md. No UI here: session.js and the UI modules listen to its events, and
+// words.js words what they tell people.
 //
 //   const signaling = new Signaling(url);
 //   signaling.on("welcome", (message) => ...);   // any server message type

@@ -49,12 +49,12 @@ export function reconnectingWords(close) {
   }
 }
 
-/** @param {unknown} iso  an ISO 8601 date, or anything else (then null) */
-function when(iso) {
+/** @param {unknown} iso  an ISO 8601 date, or anything else (then null) @param {string | undefined} locale */
+function when(iso, locale) {
   if (typeof iso !== "string") return null;
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return null;
-  return date.toLocaleString(document.documentElement.lang || undefined, { dateStyle: "medium", timeStyle: "short" });
+  return date.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
 }
 
 /** @param {unknown} value */
@@ -75,8 +75,9 @@ const BY_CODE = {
  * A final close, worded for people from its refusal and data: {title, hint, signin, retry}
  * (signin: offer "Sign in"; retry: offer "Enter the password"). `reason` is never read.
  * @param {{code: number, refusal?: string | null, data?: Record<string, any>, welcomed?: boolean}} close
+ * @param {string} [locale]  the page's language, for dates
  */
-export function closedWords({ code, refusal = null, data = {}, welcomed = false }) {
+export function closedWords({ code, refusal = null, data = {}, welcomed = false }, locale) {
   const name = refusal || BY_CODE[code] || (code === CLOSE.FORBIDDEN ? (welcomed ? "kicked" : "forbidden") : null);
   const elsewhere = gettext("You can go back to the lobby and pick another room.");
   const words = (title, hint = elsewhere) => ({ title, hint, signin: name === "not_signed_in", retry: name === "password_required" });
@@ -86,7 +87,7 @@ export function closedWords({ code, refusal = null, data = {}, welcomed = false 
     case "not_found":
       return words(gettext("This room does not exist or has been closed."));
     case "banned": {
-      const until = when(data.until);
+      const until = when(data.until, locale);
       return words(
         until ? fmt(gettext("You are banned from this room (until %(until)s)."), { until }) : gettext("You are banned from this room."),
         gettext("You cannot join this room again while the ban lasts."),

@@ -27,7 +27,7 @@ export function resumeAudio() {
  */
 export function levelMeter(stream) {
   // @ts-ignore: webkitAudioContext in old Safari
-  const Context = window.AudioContext || window.webkitAudioContext;
+  const Context = globalThis.AudioContext || globalThis.webkitAudioContext;
   if (!Context) return null;
   try {
     context = context || new Context();

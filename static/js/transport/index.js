@@ -95,7 +95,9 @@
  * @typedef {object} ConnectionInfo
  * @property {ConnectionState} state
  * @property {string} iceState
- * @property {number} generation
+ * @property {number} generation   connections made with them so far
+ * @property {number} iceRestarts  repairs by ICE restart so far
+ * @property {number} rebuilds     repairs by a new connection so far
  */
 
 /**

@@ -287,12 +287,6 @@ export class MeshTransport extends Emitter {
     return pc ? [pc] : [];
   }
 
-  /** The debug handle's view of a link (window.confab): read it, never write it. */
-  /** @param {string} id */
-  debugLink(id) {
-    return this.links.get(id) || null;
-  }
-
   // --- Connections ------------------------------------------------------------------------
 
   withConnection() {
