@@ -119,10 +119,10 @@ class Room(models.Model):
         return self.closed_at is None
 
     @property
-    def janus_room(self) -> str:
-        """The Janus VideoRoom id of an SFU room (string ids: janus.plugin.videoroom
-        string_ids)."""
-        return f"confab-{self.pk}"
+    def janus_room(self) -> int:
+        """The Janus VideoRoom id of an SFU room: its primary key (Confab creates and
+        destroys the Janus rooms; none are configured in Janus itself)."""
+        return int(self.pk)
 
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(raw_password)

@@ -34,11 +34,12 @@ from rooms import events, moderation, services
 from rooms.events import room_group
 from rooms.models import Room
 from rooms.services import JoinRefused
-from signaling import presence, protocol
+from signaling import janus, presence, protocol
 from signaling.ice import ice_servers
 from signaling.outages import is_outage
 from signaling.protocol import Message, ProtocolError
 from signaling.ratelimit import ConnectionLimits
+from signaling.sfu import SfuLink
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     room_id: int = 0
     group: str = ""
     listening: bool = False  # in the room's group
+    media: str = Room.Media.MESH
+    sfu: SfuLink | None = None  # SFU rooms: our media through Janus
 
     # --- The one place every handler runs -----------------------------------------------
 
@@ -163,7 +166,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # From here on we hold a seat; a failure below ends in fail(), which frees it.
         room, me = joined.room, joined.presence
         self.peer_id, self.name = me.peer_id, me.name
-        self.room_id, self.group = room.pk, room_group(room.pk)
+        self.room_id, self.group, self.media = room.pk, room_group(room.pk), room.media
         presence.register(me.peer_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.listening = True
@@ -196,6 +199,86 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             event = events.peer_joined(me.as_peer(), self.channel_name)
         await self.channel_layer.group_send(self.group, event)
+        if room.media == Room.Media.SFU:
+            await self.join_sfu(room)
+
+    # --- SFU rooms: media through Janus (signaling/sfu.py) ------------------------------------
+
+    async def join_sfu(self, room: Room) -> None:
+        """Join the room's Janus; if it does not answer, move the room to another one (the
+        first worker to notice does, the others find it moved) and try once more."""
+        for _attempt in range(2):
+            assert self.peer_id is not None
+            link = SfuLink(
+                self.send_message,
+                server=room.sfu_server,
+                api_secret=settings.JANUS_API_SECRET,
+                room=room.janus_room,
+                secret=room.sfu_secret,
+                capacity=room.capacity,
+                peer_id=self.peer_id,
+                name=self.name,
+            )
+            try:
+                await link.start()
+            except janus.JanusError as failure:
+                logger.warning("Janus %s failed us: %s", room.sfu_server, failure)
+                await link.close()
+                moved = await database_sync_to_async(services.move_off_sfu_server)(
+                    room.pk, room.sfu_server
+                )
+                if moved is None or moved.sfu_server == room.sfu_server:
+                    break
+                room = moved
+                continue
+            self.sfu = link
+            return
+        await self.send_message(
+            protocol.error(
+                protocol.SERVER_ERROR,
+                "the media server does not answer",
+                "sfu",
+                detail=protocol.UNAVAILABLE,
+            )
+        )
+
+    async def leave_sfu(self) -> None:
+        link, self.sfu = self.sfu, None
+        if link is not None:
+            await link.close()
+
+    def sfu_link(self, message: Message) -> SfuLink:
+        if self.media != Room.Media.SFU:
+            raise ProtocolError(protocol.BAD_MESSAGE, "this room is not an SFU room", message.type)
+        if self.sfu is None:
+            raise ProtocolError(
+                protocol.SERVER_ERROR,
+                "not connected to the media server",
+                message.type,
+                detail=protocol.UNAVAILABLE,
+            )
+        return self.sfu
+
+    async def on_sfu(self, message: Message) -> None:
+        link = self.sfu_link(message)
+        fields = message.fields
+        try:
+            if message.type == "sfu-publish":
+                await link.publish(fields["sdp"], fields["screen_mid"])
+            elif message.type == "sfu-answer":
+                await link.answer(fields["sdp"])
+            elif message.type == "sfu-candidate":
+                await link.trickle(fields["pc"], fields["candidate"])
+            else:
+                await link.set_layer(fields["peer_id"], fields["layer"])
+        except janus.JanusError as failure:
+            logger.warning("%s: Janus said %s", message.type, failure)
+            raise ProtocolError(
+                protocol.SERVER_ERROR,
+                f"the media server refused: {failure}",
+                message.type,
+                detail=protocol.UNAVAILABLE,
+            ) from None
 
     async def resume_or_join(self, slug: str) -> services.Joined:
         """A page that lost its socket reconnects with `?resume=<token>` and gets its held
@@ -245,6 +328,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.refresher is not None:
             self.refresher.cancel()
         peer_id = self.forget_seat()
+        await self.leave_sfu()
         if peer_id is None:
             return  # left, removed or refused: nothing is held
         # The socket dropped without `leave` (network change, laptop lid, server restart):
@@ -279,6 +363,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if peer_id is None:
             return
         await self.stop_listening()
+        await self.leave_sfu()
         try:
             removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
         except Exception as failure:
@@ -327,6 +412,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_relay(self, message: Message) -> None:
         # The hot path: no database, no group. `to` must be a peer of this room.
+        if self.media != Room.Media.MESH:
+            raise ProtocolError(
+                protocol.BAD_MESSAGE, "media goes through the SFU here", message.type
+            )
         to = message.fields["to"]
         channel = self.peers.get(to)
         if channel is None:
@@ -399,6 +488,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         assert self.peer_id is not None
         await database_sync_to_async(services.set_media)(self.peer_id, **message.fields)
         await events.apublish(self.group, events.peer_media(self.peer_id, **message.fields))
+        if self.sfu is not None:
+            # Turning a moderated microphone or camera on again, on purpose and seen by
+            # everyone, lifts the moderator's mute on Janus.
+            for kind in ("audio", "video"):
+                if message.fields[kind] and kind in self.sfu.moderated:
+                    await self.sfu.moderate_own(kind, mute=False)
 
     async def on_ping(self, message: Message) -> None:
         # Liveness is this worker's job (signaling.presence), so a ping costs no query.
@@ -434,6 +529,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         "media": on_media,
         "ping": on_ping,
         "leave": on_leave,
+        **dict.fromkeys(protocol.SFU_TYPES, on_sfu),
         **dict.fromkeys(protocol.MODERATION_TYPES, on_moderate),
     }
 
@@ -458,6 +554,13 @@ class RoomConsumer(AsyncWebsocketConsumer):
             self.peers[event["peer_id"]] = event["channel"]
 
     async def peer_left(self, event: events.PeerLeft) -> None:
+        if event["reason"] == "timeout" and self.sfu is not None:
+            # A ghost of a dead worker: its Janus session would linger until Janus's own
+            # timeout; take it out of the Janus room now (idempotent on every worker).
+            try:
+                await self.sfu.kick(event["peer_id"])
+            except janus.JanusError as failure:
+                logger.info("kicking ghost %s from Janus: %s", event["peer_id"], failure)
         if self.peers.pop(event["peer_id"], None) is not None and self.peer_id is not None:
             await self.send_message(
                 {"type": "peer-left", "peer_id": event["peer_id"], "reason": event["reason"]}
@@ -498,6 +601,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.peer_id is None:
             return
         if self.peer_id in event["peer_ids"]:
+            if self.sfu is not None:
+                await self.sfu.kick_self()  # the media stops now, whatever the page does
             # Kicked and banned people are told with the same refusal the door would give.
             until = {"until": event["until"]} if event["reason"] == "banned" else {}
             await self.closed_by_server(protocol.CLOSE_FORBIDDEN, event["reason"], **until)
@@ -509,6 +614,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.peer_id is None:
             return
         if event["peer_id"] == self.peer_id:
+            if self.sfu is not None:
+                # A real server-side mute: the others stop receiving it even if our page
+                # ignores the request below.
+                await self.sfu.moderate_own(event["turned_off"], mute=True)
             action = protocol.MODERATOR_REQUEST[event["turned_off"]]
             await self.send_message({"type": "moderator-request", "action": action})
         await self.send_message(
@@ -526,8 +635,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await self.send_message({"type": "room-updated", "locked": event["locked"]})
 
     async def room_ended(self, event: events.RoomEnded) -> None:
-        if self.peer_id is not None:
-            await self.closed_by_server(protocol.CLOSE_ENDED, "ended")
+        if self.peer_id is None:
+            return
+        if self.sfu is not None:
+            try:
+                await self.sfu.destroy_room()  # every worker tries; the first one does it
+            except janus.JanusError as failure:
+                logger.info("destroying the Janus room: %s", failure)
+        await self.closed_by_server(protocol.CLOSE_ENDED, "ended")
 
     async def chat_hidden(self, event: events.ChatHidden) -> None:
         if self.peer_id is not None:
@@ -538,6 +653,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         the database, so just stop and close."""
         self.forget_seat()
         await self.stop_listening()
+        await self.leave_sfu()
         await self.close_with(code, refusal, **data)
 
     async def close_with(self, code: int, refusal: str, **data: Any) -> None:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.utils import timezone
 
@@ -172,7 +172,8 @@ def _chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
 
 SFU_PCS = ("publisher", "subscriber")
 # Simulcast layers by name (docs/protocol.md, "SFU rooms") -> Janus substream numbers.
-SFU_LAYERS = {"low": 0, "medium": 1, "high": 2}
+SfuLayer = Literal["low", "medium", "high"]
+SFU_LAYERS: dict[SfuLayer, Literal[0, 1, 2]] = {"low": 0, "medium": 1, "high": 2}
 
 
 def _sfu_sdp(data: dict[str, Any], kind: str) -> dict[str, Any]:
