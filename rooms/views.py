@@ -130,8 +130,13 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "can_promote": access.may_promote(room, request.user),
         "heartbeat_seconds": settings.HEARTBEAT_INTERVAL,
         "history_page_size": settings.CHAT_HISTORY_SIZE,
-        # Peer-to-peer files (static/js/files.js): the size limit in MiB, 0 for off.
-        "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB,
+        # "mesh" or "sfu": which transport the page's media layer uses.
+        "media": room.media,
+        # Peer-to-peer files (static/js/files.js): the size limit in MiB, 0 for off. An
+        # SFU room has no peer-to-peer connection to carry them (docs/protocol.md).
+        "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB
+        if room.media == Room.Media.MESH
+        else 0,
     }
     return render(request, "rooms/room.html", {"room": room, "config": config})
 
