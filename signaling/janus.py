@@ -42,8 +42,9 @@ import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, TypeAlias
+from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection, connect, unix_connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.typing import Subprotocol
 
@@ -55,6 +56,7 @@ CoreCallback: TypeAlias = Callable[[str, JSON], Awaitable[None] | None]
 
 VIDEOROOM = "janus.plugin.videoroom"
 SUBPROTOCOL = Subprotocol("janus-protocol")
+UNIX_SCHEME = "ws+unix://"
 
 REQUEST_TIMEOUT = 10.0  # seconds to wait for any answer from Janus
 CONNECT_TIMEOUT = 5.0
@@ -185,21 +187,26 @@ class Janus:
         cls, url: str, api_secret: str, *, connect_timeout: float = CONNECT_TIMEOUT
     ) -> Janus:
         """A new connection of its own (not shared): `for_url` is what consumers want."""
+        options: dict[str, Any] = {
+            "subprotocols": [SUBPROTOCOL],
+            "open_timeout": connect_timeout,
+            "ping_interval": PING_INTERVAL,
+            "ping_timeout": PING_TIMEOUT,
+            "close_timeout": 2,
+            # Janus's libwebsockets offers no compression; SDPs are small anyway.
+            "compression": None,
+            "max_size": 4 * 1024 * 1024,
+        }
         try:
-            connection = await connect(
-                url,
-                subprotocols=[SUBPROTOCOL],
-                open_timeout=connect_timeout,
-                ping_interval=PING_INTERVAL,
-                ping_timeout=PING_TIMEOUT,
-                close_timeout=2,
-                # Janus's libwebsockets offers no compression; SDPs are small anyway.
-                compression=None,
-                # Janus is on loopback or a private network: never through an HTTP proxy
-                # that the environment might name.
-                proxy=None,
-                max_size=4 * 1024 * 1024,
-            )
+            if url.startswith(UNIX_SCHEME):
+                # ws+unix:///run/janus/janus.sock: Janus's `ws_unix` socket (the compose
+                # setup, where Janus shares the host's network and the workers do not).
+                path = urlsplit(url).path
+                connection = await unix_connect(path, "ws://localhost/", **options)
+            else:
+                # Janus is on loopback or a private network: never through an HTTP
+                # proxy that the environment might name.
+                connection = await connect(url, proxy=None, **options)
         except (OSError, TimeoutError, WebSocketException) as error:
             raise JanusUnavailableError(
                 UNAVAILABLE, f"cannot connect to {url}: {type(error).__name__}: {error}"

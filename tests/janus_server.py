@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
+from websockets.sync.client import connect, unix_connect
 from websockets.typing import Subprotocol
 
 from tests.servers_common import START_TIMEOUT, free_port, stop, tail, wait_until
@@ -72,6 +73,7 @@ def write_config(
     session_timeout: int = 60,
     rtp_ports: tuple[int, int] = (20000, 20999),
     server_name: str = "confab-test",
+    unix_socket: Path | None = None,
 ) -> Path:
     """Write janus.jcfg, janus.plugin.videoroom.jcfg and janus.transport.websockets.jcfg
     into `directory`; returns the path of janus.jcfg."""
@@ -125,12 +127,13 @@ events: {{
 general: {{
 {videoroom_general}}}
 """
+    listen = f"ws_unix = {_jcfg_string(str(unix_socket))}" if unix_socket else 'ws_ip = "127.0.0.1"'
     websockets = f"""\
 general: {{
 	json = "compact"
 	ws = true
 	ws_port = {ws_port}
-	ws_ip = "127.0.0.1"
+	{listen}
 	wss = false
 }}
 admin: {{
@@ -147,15 +150,18 @@ admin: {{
 def info_answers(url: str, timeout: float = 1.0) -> dict[str, object] | None:
     """Janus's `info` over its WebSocket API (it needs no api secret), or None."""
     transaction = secrets.token_hex(8)
+    options: dict[str, Any] = {
+        "subprotocols": [SUBPROTOCOL],
+        "open_timeout": timeout,
+        "close_timeout": timeout,
+        "compression": None,
+    }
     try:
-        with connect(
-            url,
-            subprotocols=[SUBPROTOCOL],
-            open_timeout=timeout,
-            close_timeout=timeout,
-            proxy=None,
-            compression=None,
-        ) as socket:
+        if url.startswith("ws+unix://"):
+            opened = unix_connect(url.removeprefix("ws+unix://"), "ws://localhost/", **options)
+        else:
+            opened = connect(url, proxy=None, **options)
+        with opened as socket:
             socket.send(json.dumps({"janus": "info", "transaction": transaction}))
             answer = json.loads(socket.recv(timeout=timeout))
     except (OSError, TimeoutError, ValueError, WebSocketException):
@@ -214,10 +220,12 @@ def start_janus(
     admin_key: str | None = None,
     session_timeout: int = 60,
     rtp_ports: tuple[int, int] = (20000, 20999),
+    unix_socket: bool = False,
     timeout: float = START_TIMEOUT,
 ) -> JanusProcess:
     """Start Janus with a config dir of its own under `workdir`, wait until its WebSocket
-    API answers `info` with the VideoRoom plugin loaded; fail with the log tail."""
+    API answers `info` with the VideoRoom plugin loaded; fail with the log tail. With
+    `unix_socket`, the API is on workdir/janus.sock (url ws+unix://...) instead of TCP."""
     if not janus_installed():
         raise AssertionError(f"{JANUS} is not installed (Debian: apt-get install janus)")
     workdir.mkdir(parents=True, exist_ok=True)
@@ -230,6 +238,7 @@ def start_janus(
         admin_key=admin_key,
         session_timeout=session_timeout,
         rtp_ports=rtp_ports,
+        unix_socket=workdir / "janus.sock" if unix_socket else None,
     )
     log = workdir / "janus.log"
     with log.open("wb") as out:
@@ -241,7 +250,7 @@ def start_janus(
             cwd=workdir,
         )
     janus = JanusProcess(
-        url=f"ws://127.0.0.1:{ws_port}",
+        url=f"ws+unix://{workdir / 'janus.sock'}" if unix_socket else f"ws://127.0.0.1:{ws_port}",
         api_secret=api_secret,
         admin_key=admin_key,
         workdir=workdir,

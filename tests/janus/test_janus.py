@@ -334,3 +334,17 @@ async def test_a_dead_janus_fails_requests_fast(tmp_path: Path) -> None:
         if process.running():
             process.kill()
         await Janus.close_all()
+
+
+async def test_over_a_unix_socket(tmp_path: Path) -> None:
+    """JANUS_URLS=ws+unix:///run/janus/janus.sock: the compose setup, where Janus shares
+    the host's network and the workers reach its API only through a shared volume."""
+    process = start_janus(tmp_path / "j", api_secret="s", unix_socket=True)
+    try:
+        assert process.url.startswith("ws+unix:///")
+        assert (await sfu.info(process.url, "s"))["version_string"] == "1.1.2"
+        janus = await Janus.for_url(process.url, "s")
+        assert await sfu.create_room(await janus.control(), ROOM, secret=SECRET, publishers=3)
+    finally:
+        await Janus.close_all()
+        process.stop()
