@@ -96,7 +96,8 @@ export class CallSession extends Emitter {
     this.announced = false; // our media state went out since the last welcome
     this.sentMedia = ""; // the last `media` message sent (JSON)
 
-    this.transport = createTransport("mesh", { signaling, local, accept: (id) => this.accept(id) });
+    const media = config.media === "sfu" ? "sfu" : "mesh";
+    this.transport = createTransport(media, { signaling, local, accept: (id) => this.accept(id) });
     this.transport.on("connection", ({ id, state }) => {
       const participant = this.participants.get(id);
       if (!participant) return;

@@ -4,12 +4,15 @@
 // closes one. It knows no DOM: the UI only listens to its events, which are keyed by
 // participant id (the protocol's peer_id), and tags every remote track with what it is.
 //
-// One implementation today:
+// Two implementations:
 //
 // - "mesh" (transport/mesh.js): one RTCPeerConnection per other participant, negotiated
 //   peer to peer through the signaling relay (offer / answer / candidate) with perfect
 //   negotiation, ICE restart and rebuild repair, screen share on a reused m-line, the
 //   negotiated data channels that files.js uses (see "datalink"), TURN refreshes.
+// - "sfu" (transport/sfu.js): a room through Janus. One send-only publisher connection
+//   (simulcast camera, microphone, screen) and one receive-only subscriber connection for
+//   everyone else, driven by the protocol's sfu-* messages; no data channels.
 //
 // The interface is shaped so that an SFU transport fits behind it later (Janus: one
 // send-only publisher connection and one receive-only subscriber connection for the whole
@@ -102,7 +105,7 @@
 
 /**
  * @typedef {object} Transport
- * @property {string} kind                                  "mesh"
+ * @property {string} kind                                  "mesh" or "sfu"
  * @property {(settings: {selfId: string, iceServers: RTCIceServer[], iceTransportPolicy: RTCIceTransportPolicy}) => void} configure
  * @property {(id: string) => boolean} connect               false: already connected
  * @property {(id: string) => void} resume
@@ -130,13 +133,15 @@
  */
 
 import { MeshTransport } from "./mesh.js";
+import { SfuTransport } from "./sfu.js";
 
 /**
- * @param {"mesh"} kind
+ * @param {"mesh" | "sfu"} kind  the room's media path (room-config `media`)
  * @param {TransportOptions} options
  * @returns {Transport}
  */
 export function createTransport(kind, options) {
+  if (kind === "sfu") return new SfuTransport(options);
   if (kind !== "mesh") throw new Error(`no transport "${kind}"`);
   return new MeshTransport(options);
 }
