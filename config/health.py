@@ -1,14 +1,18 @@
 """/healthz for load balancers and monitors: 200 when this worker can reach the database
-and the channel layer, 503 naming the part that failed."""
+and the channel layer, 503 naming the part that failed. Each Janus server (JANUS_URLS) is
+reported too, under "sfu", without deciding the status: a worker whose Janus is down
+still serves every mesh room, and its SFU rooms move to another Janus."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -31,6 +35,12 @@ async def _channel_layer_round_trip() -> None:
     message = await layer.receive(channel)
     if message.get("type") != "healthz.ping":
         raise RuntimeError("channel layer returned something else")
+
+
+async def _janus_answers(url: str) -> None:
+    from signaling import janus  # only where SFU rooms are configured
+
+    await janus.info(url, settings.JANUS_API_SECRET, request_timeout=TIMEOUT)
 
 
 async def _check(check: Callable[[], Awaitable[None]]) -> str:
@@ -57,6 +67,10 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {"status": "ok" if healthy else "unhealthy", "checks": results}
     if failing:
         body["failing"] = failing
+    if settings.JANUS_URLS:
+        body["sfu"] = {
+            url: await _check(functools.partial(_janus_answers, url)) for url in settings.JANUS_URLS
+        }
     response = JsonResponse(body, status=200 if healthy else 503)
     if failing:
         # A 503 here is the answer the load balancer asked for, not a server error: one

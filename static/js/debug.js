@@ -9,6 +9,8 @@
 //   confab.signaling      the signaling client
 //   confab.rebuildConnection(id)  the last resort of a repair, by hand
 //   confab.restartIce(id?)        an ICE restart by hand (all connections without an id)
+//   confab.connections()          every RTCPeerConnection of the page
+//   confab.receivedFrom(id)       {framesDecoded, frameWidth, audioPackets} from one person
 // Modules add their own read-only views: confab.experience, confab.files, confab.diagnostics.
 
 /**
@@ -68,6 +70,31 @@ export function exposeDebugHandle({ signaling, session, local, transport }) {
     },
     get selfId() {
       return session.self.id;
+    },
+    // Every RTCPeerConnection of the page (mesh: one per person; sfu: two in all).
+    connections() {
+      const all = new Set();
+      for (const id of session.participants.keys()) for (const pc of transport.connections(id)) all.add(pc);
+      return [...all];
+    },
+    transportKind: transport.kind,
+    // What we receive from one person, from the transport's per-person stats (in an SFU
+    // room, their m-lines of the shared subscriber): frames decoded, the widest frame,
+    // audio packets.
+    /** @param {string} id */
+    async receivedFrom(id) {
+      const report = await transport.getStats(id);
+      const out = { framesDecoded: 0, frameWidth: 0, audioPackets: 0 };
+      report?.forEach((/** @type {any} */ r) => {
+        if (r.type !== "inbound-rtp") return;
+        if (r.kind === "video") {
+          out.framesDecoded += r.framesDecoded || 0;
+          out.frameWidth = Math.max(out.frameWidth, r.frameWidth || 0);
+        } else if (r.kind === "audio") {
+          out.audioPackets += r.packetsReceived || 0;
+        }
+      });
+      return out;
     },
   };
 }

@@ -133,3 +133,15 @@ async def test_a_swept_ghost_leaves_janus(alice, bob, big_room, sfu, join):
     await database_sync_to_async(services.sweep_stale_presences)()
     assert (await a.receive_type("peer-left"))["reason"] == "timeout"
     await eventually(lambda: participants(sfu, big_room), [a.peer_id])
+
+
+async def test_healthz_reports_each_janus_without_deciding_the_status(sfu):
+    from django.test import AsyncClient
+
+    dead = "ws://127.0.0.1:9/"
+    with override_settings(JANUS_URLS=[sfu.url, dead]):
+        response = await AsyncClient().get("/healthz")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["sfu"][sfu.url] == "ok"
+    assert body["sfu"][dead].startswith("failed")
