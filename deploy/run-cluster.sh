@@ -15,6 +15,10 @@
 #                        started on a free loopback port from deploy/coturn/turnserver.conf
 #                        with a secret made for this run, and STUN_URLS, TURN_URLS and
 #                        TURN_SECRET point at it; without turnserver installed: no STUN/TURN
+#   JANUS_URLS           unless set (even empty), Janus (the SFU of large rooms) is started
+#                        from deploy/janus/ with its API on a free loopback port and a
+#                        secret made for this run, and JANUS_URLS and JANUS_API_SECRET point
+#                        at it; without /usr/bin/janus installed: no SFU rooms
 #
 # Everything else comes from the environment or .env as usual; this sets DEBUG=0 and
 # HTTPS=0 (plain http on loopback). Every process it starts is stopped by its PID when the
@@ -242,6 +246,59 @@ EOF
   TURN_NOTE="coturn, pid $TURN_PID, 127.0.0.1:$turn_port (STUN and TURN, udp and tcp)"
 fi
 
+# --- Janus: the SFU of large rooms ------------------------------------------------------------
+# The production files of deploy/janus/ with this run's API secret and a free loopback port
+# for the API (the workers are its only clients). Its media cannot stay on loopback: Janus
+# skips loopback interfaces when it gathers ICE candidates, so browsers on this machine
+# reach it on this machine's own network address, on UDP ports of rtp_port_range while a
+# call runs. A JANUS_URLS given in the environment or .env wins, even an empty one.
+JANUS_BIN=${JANUS_BIN:-/usr/bin/janus}
+janus_answers() { # url -> exit 0 when Janus answers `info` with the VideoRoom plugin loaded
+  "$PYTHON" - "$1" <<'EOF'
+import json, sys
+from websockets.sync.client import connect
+with connect(sys.argv[1], subprotocols=["janus-protocol"], open_timeout=1, proxy=None) as ws:
+    ws.send(json.dumps({"janus": "info", "transaction": "run-cluster"}))
+    info = json.loads(ws.recv(timeout=1))
+sys.exit(0 if "janus.plugin.videoroom" in info.get("plugins", {}) else 1)
+EOF
+}
+
+JANUS_NOTE=""
+if configured JANUS_URLS; then
+  JANUS_NOTE="as configured in .env"
+  [[ -z ${JANUS_URLS+set} ]] || JANUS_NOTE="as configured: ${JANUS_URLS:-none (JANUS_URLS is empty)}"
+elif [[ ! -x $JANUS_BIN ]]; then
+  say "janus not found (Debian: apt-get install janus): no SFU rooms, only mesh ones"
+else
+  janus_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  JANUS_API_SECRET=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')
+  janus_conf=$CLUSTER_DIR/janus
+  rm -rf "$janus_conf"
+  mkdir -p "$janus_conf"
+  (
+    umask 077 # janus.jcfg holds the secret
+    cp "$REPO"/deploy/janus/*.jcfg "$janus_conf"/
+    sed -i "s|^\([[:space:]]*\)api_secret[[:space:]]*=.*|\1api_secret = \"$JANUS_API_SECRET\"|" "$janus_conf/janus.jcfg"
+    sed -i "s|^\([[:space:]]*\)ws_port[[:space:]]*=.*|\1ws_port = $janus_port|" "$janus_conf/janus.transport.websockets.jcfg"
+  )
+  if ! grep -q "api_secret = \"$JANUS_API_SECRET\"" "$janus_conf/janus.jcfg" ||
+    ! grep -q "ws_port = $janus_port" "$janus_conf/janus.transport.websockets.jcfg"; then
+    die "deploy/janus/ has no api_secret or ws_port line for this script to set"
+  fi
+  "$JANUS_BIN" -F "$janus_conf" -C "$janus_conf/janus.jcfg" --disable-colors >"$LOGS/janus.log" 2>&1 &
+  started $! janus
+  JANUS_PID=$!
+  deadline=$((SECONDS + 15))
+  until janus_answers "ws://127.0.0.1:$janus_port" 2>/dev/null; do
+    running "$JANUS_PID" || die "janus exited while starting: $(tail -n 5 "$LOGS/janus.log")"
+    ((SECONDS < deadline)) || die "janus is not answering on 127.0.0.1:$janus_port (log: $LOGS/janus.log)"
+    sleep 0.3
+  done
+  export JANUS_URLS="ws://127.0.0.1:$janus_port" JANUS_API_SECRET
+  JANUS_NOTE="janus, pid $JANUS_PID, API ws://127.0.0.1:$janus_port (media on this machine's address)"
+fi
+
 # --- settings shared by every process --------------------------------------------------------
 if [[ -z ${SECRET_KEY:-} ]]; then
   if [[ ! -s $CLUSTER_DIR/secret_key ]]; then
@@ -326,6 +383,7 @@ say "Confab is at $URL"
 say "  workers:  $WORKERS on 127.0.0.1:$WORKER_PORT_BASE..$((WORKER_PORT_BASE + WORKERS - 1)) (WORKER_ID 1..$WORKERS)"
 say "  redis:    $REDIS_URL ($REDIS_NOTE)"
 say "  turn:     ${TURN_NOTE:-none (calls connect on this machine and its network only)}"
+say "  janus:    ${JANUS_NOTE:-none (no SFU rooms)}"
 say "  database: $DATABASE_URL"
 say "  logs:     $LOGS"
 say "Ctrl-C stops everything. Kill one worker (its pid is in the list below) to watch the"
