@@ -68,6 +68,8 @@ KEEPALIVE_INTERVAL = 25.0
 # since its kernel closes the socket.
 PING_INTERVAL = 5.0
 PING_TIMEOUT = 5.0
+# Late answers to requests that timed out are recognised (and dropped) for this many.
+ABANDONED_KEPT = 1000
 
 # Codes of our own, for what Janus cannot say: below Janus's range (403..499).
 UNAVAILABLE = 0  # no connection to Janus, or it was lost while waiting
@@ -151,6 +153,8 @@ class Janus:
         self.api_secret = api_secret
         self._connection = connection
         self._pending: dict[str, _Pending] = {}
+        # Transactions whose requests timed out (-> ack_is_final), oldest first.
+        self._abandoned: dict[str, bool] = {}
         self._sessions: dict[int, Session] = {}
         self._closed_reason: str | None = None
         self._control: Handle | None = None
@@ -272,6 +276,7 @@ class Janus:
             try:
                 answer = await asyncio.wait_for(future, request_timeout)
             except TimeoutError:
+                self._abandon(transaction, ack_is_final)
                 raise JanusUnavailableError(
                     TIMEOUT,
                     f"{self.url}: no answer to {payload.get('janus')!r} in {request_timeout:g} s",
@@ -340,6 +345,13 @@ class Janus:
         kind = message.get("janus")
         transaction = message.get("transaction")
         pending = self._pending.get(transaction) if isinstance(transaction, str) else None
+        if pending is None and transaction in self._abandoned:
+            # The late answer to a request that timed out: its caller has moved on (and may
+            # have undone it); handing it to on_event as news would mislead.
+            if kind != "ack" or self._abandoned[transaction]:
+                del self._abandoned[transaction]
+            logger.debug("janus %s: late answer dropped: %.300r", self.url, message)
+            return
         if pending is not None:
             if kind == "ack" and not pending.ack_is_final:
                 return  # the event with this transaction follows
@@ -360,6 +372,11 @@ class Janus:
             logger.debug("janus %s: event for no handle we know: %.300r", self.url, message)
             return
         handle._receive(message)
+
+    def _abandon(self, transaction: str, ack_is_final: bool) -> None:
+        self._abandoned[transaction] = ack_is_final
+        while len(self._abandoned) > ABANDONED_KEPT:
+            del self._abandoned[next(iter(self._abandoned))]
 
     def _fail_everything(self, reason: str) -> None:
         self._closed_reason = reason
@@ -726,7 +743,10 @@ class Subscription:
     """The answer to a subscriber's `join` or `update`."""
 
     jsep: JSON | None  # Janus's offer: the page answers it, then start(handle, answer)
-    streams: list[JSON]  # {mindex, mid, type, feed_id, feed_mid, feed_display, send, ready}
+    # Our m-lines: {mindex, mid, type, active, feed_id, feed_mid, feed_display,
+    # feed_description, codec, simulcast?, send, ready}; `mid` is ours, `feed_mid` the
+    # publisher's. `active` false: an m-line left over from a stream that went away.
+    streams: list[JSON]
     # True when Janus postponed the update (an `updating` answer, another renegotiation
     # under way): the offer comes later in an `updated` event through on_event.
     postponed: bool = False

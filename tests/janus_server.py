@@ -208,6 +208,27 @@ class JanusProcess:
             self.process.wait(timeout=10)
         self.stopped = True
 
+    def pause(self) -> None:
+        """SIGSTOP, as a hung Janus: it keeps its sockets open and answers nothing. Returns
+        once every thread has stopped (kill() returns before they do, and a thread still
+        running can answer one more request)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+        def stopped() -> bool:
+            tasks = Path(f"/proc/{self.process.pid}/task")
+            states = []
+            for task in tasks.iterdir():
+                try:
+                    states.append((task / "stat").read_text().rsplit(")", 1)[1].split()[0])
+                except (OSError, IndexError):
+                    continue  # a thread that just ended
+            return all(state in ("T", "t") for state in states)
+
+        wait_until(stopped, 5, "janus to stop (SIGSTOP)")
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def log_tail(self, chars: int = 3000) -> str:
         return tail(self.log, chars)
 

@@ -7,8 +7,7 @@ their error codes, keepalives, and what a worker sees when Janus dies."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -287,7 +286,10 @@ async def test_a_closed_connection_leaves_no_ghost(janus_process: JanusProcess) 
     await Janus.close_all()
 
 
-async def test_a_dead_janus_fails_requests_fast(tmp_path: Path) -> None:
+async def test_a_dead_janus_fails_requests_fast(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="signaling.janus")
     process = start_janus(tmp_path / "doomed", api_secret="s", session_timeout=SESSION_TIMEOUT)
     try:
         janus = await Janus.for_url(process.url, "s")
@@ -298,13 +300,29 @@ async def test_a_dead_janus_fails_requests_fast(tmp_path: Path) -> None:
         session.on_close = lambda kind, reason: closes.append(kind)
 
         # A Janus that stops answering: our timeout, not a hang.
-        os.kill(process.pid, signal.SIGSTOP)
+        assert await sfu.create_room(handle, ROOM, secret=SECRET, publishers=3)
+        process.pause()
         with pytest.raises(JanusUnavailableError) as failure:
             await session.request({"janus": "keepalive"}, ack_is_final=True, request_timeout=0.5)
         assert failure.value.code == sfu.TIMEOUT
+        join = {"request": "join", "ptype": "publisher", "room": ROOM, "display": "Late"}
+        with pytest.raises(JanusUnavailableError) as failure:
+            await handle.message(join, request_timeout=0.5)
+        assert failure.value.code == sfu.TIMEOUT
+        # Janus wakes up and answers both: the late `joined` is not news for on_event.
+        process.resume()
+        for _ in range(60):  # join is asynchronous: Janus's plugin thread takes it
+            if await sfu.list_participants(handle, ROOM):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        assert heard.events == []
+        dropped = [r.getMessage() for r in caplog.records if "late answer dropped" in r.message]
+        assert any("'joined'" in message for message in dropped), dropped
+        process.pause()
 
         # Killed while a request waits: it fails at once, and so does everything after.
-        pending = asyncio.create_task(sfu.list_participants(handle, ROOM))
+        pending = asyncio.create_task(sfu.room_exists(handle, ROOM))
         await asyncio.sleep(0.2)
         assert not pending.done()
         killed = time.monotonic()
