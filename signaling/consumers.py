@@ -208,7 +208,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """Join the room's Janus; if it does not answer, move the room to another one (the
         first worker to notice does, the others find it moved) and try once more."""
         for _attempt in range(2):
-            assert self.peer_id is not None
+            if self.peer_id is None:
+                return  # the seat went while we waited (a drop during a failover)
             link = SfuLink(
                 self.send_message,
                 server=room.sfu_server,
@@ -218,6 +219,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 capacity=room.capacity,
                 peer_id=self.peer_id,
                 name=self.name,
+                on_lost=self.sfu_lost,
             )
             try:
                 await link.start()
@@ -231,6 +233,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     break
                 room = moved
                 continue
+            if self.peer_id is None:  # left while Janus answered
+                await link.close()
+                return
             self.sfu = link
             return
         await self.send_message(
@@ -241,6 +246,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 detail=protocol.UNAVAILABLE,
             )
         )
+
+    async def sfu_lost(self, link: SfuLink) -> None:
+        """The room's Janus died under a call: move the room to another Janus (the first
+        worker to notice does it, the others find it moved), tell the page to publish
+        again, and join there. Nobody leaves the room; media pauses for a moment."""
+        if self.sfu is not link or self.peer_id is None:
+            return
+        self.sfu = None
+        room = await database_sync_to_async(services.move_off_sfu_server)(self.room_id, link.server)
+        if room is None:
+            room = await database_sync_to_async(moderation.get_room)(self.room_id)
+        await self.send_message({"type": "sfu-restart", "reason": "janus_lost"})
+        await self.join_sfu(room)
 
     async def leave_sfu(self) -> None:
         link, self.sfu = self.sfu, None

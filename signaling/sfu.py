@@ -42,8 +42,12 @@ class SfuLink:
         capacity: int,
         peer_id: str,
         name: str,
+        on_lost: Callable[[SfuLink], Awaitable[None]] | None = None,
     ) -> None:
         self.send = send
+        # Called once if Janus goes away under us (its connection lost, our session timed
+        # out): the consumer moves the room to another Janus and starts again.
+        self.on_lost = on_lost
         self.server = server
         self.api_secret = api_secret
         self.room = room
@@ -72,6 +76,7 @@ class SfuLink:
         self.session = await connection.create_session()
         self.publisher = await self.session.attach(janus.VIDEOROOM)
         self.publisher.on_event = self.on_publisher_event
+        self.publisher.on_janus = self.on_publisher_core
         await janus.create_room(
             self.publisher,
             self.room,
@@ -139,6 +144,13 @@ class SfuLink:
             if isinstance(gone, int):
                 # Janus drops the feed's streams from our subscriber and offers again.
                 self.subscribed.discard(gone)
+
+    async def on_publisher_core(self, kind: str, message: dict[str, Any]) -> None:
+        if kind in ("disconnected", "timeout") and not self.closed:
+            logger.warning("lost Janus %s (%s)", self.server, kind)
+            self.closed = True
+            if self.on_lost is not None:
+                await self.on_lost(self)
 
     async def on_subscriber_event(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
         if "streams" in data:

@@ -145,3 +145,39 @@ async def test_healthz_reports_each_janus_without_deciding_the_status(sfu):
     assert response.status_code == 200
     assert body["sfu"][sfu.url] == "ok"
     assert body["sfu"][dead].startswith("failed")
+
+
+async def test_when_a_janus_dies_its_rooms_move_to_another_and_the_pages_publish_again(
+    alice, bob, tmp_path, join
+):
+    import secrets
+
+    from tests.janus_server import start_janus
+
+    secret = secrets.token_hex(8)
+    first = start_janus(tmp_path / "first", api_secret=secret)
+    second = start_janus(tmp_path / "second", api_secret=secret)
+    try:
+        with override_settings(JANUS_URLS=[first.url, second.url], JANUS_API_SECRET=secret):
+            room = await database_sync_to_async(services.create_room)(
+                owner=alice, name="Failover", media="sfu", capacity=10
+            )
+            a = await join(alice, room)
+            b = await join(bob, room)
+            await eventually(lambda: participants(first, room), sorted([a.peer_id, b.peer_id]))
+            first.kill()
+            for peer in (a, b):
+                restart = await peer.receive_type("sfu-restart", timeout=15)
+                assert restart["reason"] == "janus_lost"
+            await database_sync_to_async(room.refresh_from_db)()
+            assert room.sfu_server == second.url
+            await eventually(lambda: participants(second, room), sorted([a.peer_id, b.peer_id]))
+            await b.send({"type": "ping", "id": "still"})
+            assert (await b.receive_type("pong"))["id"] == "still"
+            for peer in (a, b):
+                await peer.send({"type": "leave"})
+                await peer.receive_type("__closed__")
+    finally:
+        await janus.Janus.close_all()
+        first.stop()
+        second.stop()

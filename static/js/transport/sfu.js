@@ -83,6 +83,13 @@ export class SfuTransport extends Emitter {
       const pc = message.pc === "publisher" ? this.publisher : this.subscriber;
       if (pc && message.candidate) pc.addIceCandidate(message.candidate).catch((error) => console.warn("sfu: candidate", error));
     });
+    // The room's Janus went away and the room moved to another (docs/protocol.md): both
+    // connections start over there; the people stay.
+    signaling.on("sfu-restart", () => {
+      if (!this.publisher) return;
+      this.closeAll();
+      this.startPublisher();
+    });
     signaling.on("ice-servers", (message) => {
       if (!Array.isArray(message.ice_servers)) return;
       this.iceConfig = { ...this.iceConfig, iceServers: message.ice_servers };
