@@ -12,6 +12,7 @@
 //   experience.joinChoices();                 // kinds to join with off (once)
 import { setupDevices } from "./devices.js";
 import { setupFiles } from "./files.js";
+import { setupLayers } from "./layers.js";
 import { setupActiveSpeaker, setupQuality } from "./media-extras.js";
 import { setupPrejoin } from "./prejoin.js";
 import { setupScreenShare } from "./screenshare.js";
@@ -30,6 +31,8 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
       },
     },
   );
+  // SFU rooms: the simulcast layer of each camera follows what the stage shows.
+  setupLayers({ ui, transport });
   const speaker = setupActiveSpeaker({ tiles });
   const quality = setupQuality({ session, transport, tiles });
   const prejoin = setupPrejoin({ config, isVoice, ui }, devices);
