@@ -135,15 +135,24 @@ async def test_keepalive_outlives_the_session_timeout(janus: Janus) -> None:
     handle = await forgotten.attach()
     heard = Heard(handle)
     closes: list[tuple[str, str]] = []
-    forgotten.on_close = lambda kind, reason: closes.append((kind, reason))
+    closed = asyncio.Event()
 
-    await asyncio.sleep(SESSION_TIMEOUT + 4)  # Janus's watchdog looks every 2 s
+    def on_close(kind: str, reason: str) -> None:
+        closes.append((kind, reason))
+        closed.set()
+
+    forgotten.on_close = on_close
+
+    await asyncio.sleep(SESSION_TIMEOUT + 4)  # 12 s; Janus's watchdog looks every 2 s
 
     assert not kept.closed
     await kept.attach()  # Janus still knows it
+    async with asyncio.timeout(5):  # the other one it has timed out (by now, or nearly)
+        await closed.wait()
     assert forgotten.closed
     # The handle hears its end once: Janus sends either the session's `timeout` first or
     # the handle's `detached` first (both orders seen with 1.1.2).
+    await asyncio.sleep(0.1)  # let the handle's dispatcher deliver
     assert [kind for kind, _ in heard.core] in (["timeout"], ["detached"])
     assert handle.detached
     assert [kind for kind, _ in closes] == ["timeout"]
