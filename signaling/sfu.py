@@ -15,6 +15,7 @@ the database, on whatever worker they are.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -65,6 +66,7 @@ class SfuLink:
         self.streams: list[dict[str, Any]] = []  # the subscriber's m-lines, as Janus says
         self.published: dict[str, str] = {}  # our own mids: "audio" / "video" -> mid
         self.moderated: set[str] = set()  # kinds a moderator turned off on Janus
+        self.subscribing = asyncio.Lock()
         self.closed = False
 
     # --- Life ------------------------------------------------------------------------------
@@ -146,7 +148,9 @@ class SfuLink:
                 self.subscribed.discard(gone)
 
     async def on_publisher_core(self, kind: str, message: dict[str, Any]) -> None:
-        if kind in ("disconnected", "timeout") and not self.closed:
+        # Janus timing a session out may say "detached" before "timeout"; we never detach
+        # the publisher ourselves (close() destroys the session and sets `closed` first).
+        if kind in ("disconnected", "timeout", "detached") and not self.closed:
             logger.warning("lost Janus %s (%s)", self.server, kind)
             self.closed = True
             if self.on_lost is not None:
@@ -159,6 +163,12 @@ class SfuLink:
             await self.offer_to_page(jsep["sdp"])
 
     async def subscribe(self, publishers: list[janus.Publisher]) -> None:
+        # start() and a `publishers` event may subscribe at once: one at a time, or both
+        # could attach a subscriber handle.
+        async with self.subscribing:
+            await self._subscribe(publishers)
+
+    async def _subscribe(self, publishers: list[janus.Publisher]) -> None:
         for publisher in publishers:
             self.feeds[publisher.id] = publisher.display
         new = [

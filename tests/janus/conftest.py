@@ -19,7 +19,8 @@ SESSION_TIMEOUT = 8  # seconds; Janus's default is 60
 @pytest.fixture
 def janus_process(tmp_path: Path) -> Iterator[JanusProcess]:
     if not janus_installed():
-        pytest.skip("Debian's janus is not installed (tests/tools/ensure-system.sh installs it)")
+        # A missing service is a failure, never a skip (make test installs it).
+        pytest.fail("Debian's janus is not installed (tests/tools/ensure-system.sh installs it)")
     process = start_janus(
         tmp_path / "janus",
         api_secret=secrets.token_hex(16),

@@ -25,10 +25,23 @@ const STATS_EVERY_MS = 2000;
 // Three layers of the camera. The top one at the camera's own size; bitrates keep a room of
 // 30 within an ordinary uplink (one stream up, whatever the room size).
 const SIMULCAST = [
-  { rid: "h", maxBitrate: 900_000 },
-  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 300_000 },
-  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 100_000 },
+  { rid: "h", maxBitrate: 1_200_000 },
+  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 350_000 },
+  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 120_000 },
 ];
+// The camera is asked for at 720p here (the mesh takes 360p): browsers send fewer layers
+// for small frames (Chrome two at 640x360), and the stage should get a large one.
+const CAMERA_SIZE = { width: { ideal: 1280 }, height: { ideal: 720 } };
+
+/** @param {MediaStreamTrack | null} track */
+async function largeCamera(track) {
+  if (!track || track.kind !== "video") return;
+  try {
+    await track.applyConstraints({ ...track.getConstraints(), ...CAMERA_SIZE });
+  } catch (error) {
+    console.info("sfu: the camera keeps its size", error);
+  }
+}
 
 /**
  * What the server says an m-line of our subscriber carries.
@@ -68,8 +81,7 @@ export class SfuTransport extends Emitter {
     this.screenTransceiver = null;
     this.publishing = Promise.resolve(); // offers to Janus, one at a time
     this.subscribing = Promise.resolve(); // Janus's offers, one at a time
-    /** @type {RTCIceCandidateInit[]} */
-    this.pendingPublisherCandidates = [];
+    this.seated = false; // between a welcome and the end of our seat
 
     signaling.on("sfu-answer", (message) => {
       if (message.pc !== "publisher" || !this.publisher) return;
@@ -86,7 +98,7 @@ export class SfuTransport extends Emitter {
     // The room's Janus went away and the room moved to another (docs/protocol.md): both
     // connections start over there; the people stay.
     signaling.on("sfu-restart", () => {
-      if (!this.publisher) return;
+      if (!this.seated) return;
       this.closeAll();
       this.startPublisher();
     });
@@ -119,6 +131,7 @@ export class SfuTransport extends Emitter {
     this.iceConfig = { iceServers, iceTransportPolicy };
     // Every welcome comes with a fresh Janus session on the server: start over.
     this.closeAll();
+    this.seated = true;
     this.startPublisher();
   }
 
@@ -145,6 +158,7 @@ export class SfuTransport extends Emitter {
 
   removeAll() {
     for (const id of [...this.wanted]) this.remove(id);
+    this.seated = false;
     this.closeAll();
   }
 
@@ -245,6 +259,7 @@ export class SfuTransport extends Emitter {
       });
     }
     if (this.local.screenTrack) this.addScreen(pc, this.local.screenTrack);
+    this.publishing = this.publishing.then(() => largeCamera(this.local.track("video")));
     this.offerToJanus(pc);
   }
 
@@ -257,7 +272,10 @@ export class SfuTransport extends Emitter {
       const kind = /** @type {"audio" | "video"} */ (transceiver.receiver.track.kind);
       const track = this.local.track(kind);
       if (only && track !== only) continue;
-      if (track && transceiver.sender.track !== track) await transceiver.sender.replaceTrack(track);
+      if (track && transceiver.sender.track !== track) {
+        await largeCamera(track);
+        await transceiver.sender.replaceTrack(track);
+      }
     }
   }
 
@@ -314,7 +332,7 @@ export class SfuTransport extends Emitter {
 
   /** @param {string} sdp @param {StreamInfo[]} streams */
   async takeOffer(sdp, streams) {
-    if (!this.publisher) return; // our seat is gone
+    if (!this.seated) return; // our seat is gone
     let pc = this.subscriber;
     if (!pc) {
       pc = new RTCPeerConnection(this.iceConfig);
