@@ -5,6 +5,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import override_settings
 from websockets.exceptions import ConnectionClosed
 
 from rooms import services
@@ -223,3 +224,47 @@ async def test_a_join_while_the_database_is_down_is_refused_with_words_not_a_fai
         await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4503
+
+
+async def test_people_of_an_sfu_room_on_two_workers_meet_in_one_janus_room(
+    alice, bob, start_workers, tmp_path
+):
+    import secrets as _secrets
+
+    from signaling import janus
+    from tests.janus_server import start_janus
+
+    process = start_janus(tmp_path / "janus", api_secret=_secrets.token_hex(8))
+    try:
+        settings = {"JANUS_URLS": process.url, "JANUS_API_SECRET": process.api_secret}
+        one, two = await sync_to_async(start_workers)(2, **settings)
+        with override_settings(**{k: [v] if k == "JANUS_URLS" else v for k, v in settings.items()}):
+            room = await sync_to_async(services.create_room)(
+                owner=alice, name="Across", media="sfu", capacity=20
+            )
+        a = await join(one, room.slug, await cookie_for(alice))
+        b = await join(two, room.slug, await cookie_for(bob))
+        assert (a.welcome["worker"], b.welcome["worker"]) == ("w1", "w2")
+        connection = await janus.Janus.for_url(process.url, process.api_secret)
+        handle = await connection.control()
+
+        async def displays() -> list[str]:
+            return sorted(p["display"] for p in await janus.list_participants(handle, room.pk))
+
+        async def janus_has(expected: list[str]) -> None:
+            """Poll Janus (it has no event for a listing) until the room holds `expected`."""
+            async with asyncio.timeout(10):
+                while True:
+                    if await displays() == expected:
+                        return
+                    await asyncio.sleep(0.05)
+
+        await janus_has(sorted([a.peer_id, b.peer_id]))
+        # A moderator on worker 1 kicks Bob on worker 2: he leaves Janus too.
+        await a.send({"type": "kick", "peer_id": b.peer_id})
+        await janus_has([a.peer_id])
+        await a.ws.close()
+        await b.ws.close()
+    finally:
+        await janus.Janus.close_all()
+        process.stop()
