@@ -83,6 +83,9 @@ class Room(models.Model):
     # join, and the Janus room's secret, which only Confab's workers ever see.
     sfu_server = models.CharField(_("SFU server"), max_length=200, blank=True, editable=False)
     sfu_secret = models.CharField(max_length=64, blank=True, editable=False)
+    # The Janus VideoRoom id, random like the secret: a room id from another Confab (or a
+    # database restored from a backup) sharing the Janus can never name this room.
+    sfu_room = models.BigIntegerField(default=0, editable=False)
     is_private = models.BooleanField(_("private"), default=False)
     # A Django password hash (never the password itself); empty for public rooms.
     password = models.CharField(_("password"), max_length=128, blank=True)
@@ -117,12 +120,6 @@ class Room(models.Model):
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
-
-    @property
-    def janus_room(self) -> int:
-        """The Janus VideoRoom id of an SFU room: its primary key (Confab creates and
-        destroys the Janus rooms; none are configured in Janus itself)."""
-        return int(self.pk)
 
     def set_password(self, raw_password: str) -> None:
         self.password = make_password(raw_password)

@@ -235,7 +235,7 @@ def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:
     JANUS_URLS by default: fewest people in open SFU rooms), and keep it there while that
     server stays configured. Runs inside the join transaction, with the room row locked."""
     servers = settings.JANUS_URLS if servers is None else servers
-    if room.sfu_server in servers and room.sfu_secret:
+    if room.sfu_server in servers and room.sfu_secret and room.sfu_room:
         return
     load = dict.fromkeys(servers, 0)
     busy = Presence.objects.filter(
@@ -246,7 +246,9 @@ def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:
             load[server] += 1
     room.sfu_server = min(servers, key=lambda url: (load[url], servers.index(url)))
     room.sfu_secret = room.sfu_secret or secrets.token_urlsafe(24)
-    room.save(update_fields=["sfu_server", "sfu_secret"])
+    # 1 to 2**53 - 1: Janus takes a JSON number, and JavaScript-safe ones at that.
+    room.sfu_room = room.sfu_room or 1 + secrets.randbelow(2**53 - 1)
+    room.save(update_fields=["sfu_server", "sfu_secret", "sfu_room"])
 
 
 def move_off_sfu_server(room_id: int, lost: str) -> Room | None:

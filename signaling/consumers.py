@@ -214,7 +214,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 self.send_message,
                 server=room.sfu_server,
                 api_secret=settings.JANUS_API_SECRET,
-                room=room.janus_room,
+                room=room.sfu_room,
                 secret=room.sfu_secret,
                 capacity=room.capacity,
                 peer_id=self.peer_id,
@@ -620,7 +620,11 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         if self.peer_id in event["peer_ids"]:
             if self.sfu is not None:
-                await self.sfu.kick_self()  # the media stops now, whatever the page does
+                try:
+                    await self.sfu.kick_self()  # the media stops now, whatever the page does
+                except janus.JanusError as failure:
+                    # Leaving the Janus session below ends the media as well.
+                    logger.info("kicking from Janus: %s", failure)
             # Kicked and banned people are told with the same refusal the door would give.
             until = {"until": event["until"]} if event["reason"] == "banned" else {}
             await self.closed_by_server(protocol.CLOSE_FORBIDDEN, event["reason"], **until)
@@ -635,7 +639,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
             if self.sfu is not None:
                 # A real server-side mute: the others stop receiving it even if our page
                 # ignores the request below.
-                await self.sfu.moderate_own(event["turned_off"], mute=True)
+                try:
+                    await self.sfu.moderate_own(event["turned_off"], mute=True)
+                except janus.JanusError as failure:
+                    logger.warning("Janus did not mute %s: %s", self.peer_id, failure)
             action = protocol.MODERATOR_REQUEST[event["turned_off"]]
             await self.send_message({"type": "moderator-request", "action": action})
         await self.send_message(

@@ -9,6 +9,7 @@ tests see the loopback-only namespace they expect.
 
 from __future__ import annotations
 
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -117,3 +118,135 @@ def test_five_people_in_an_sfu_room_have_two_connections_each_and_receive_all_fo
             expect(who.page.locator(".tile:not(.local)")).to_have_count(4)
         OUTPUT.mkdir(exist_ok=True)
         everyone[0].page.screenshot(path=str(OUTPUT / "sfu-five.png"))
+
+
+def frame_width(who: Person, other: Person) -> int:
+    return int(who.page.evaluate(f"window.confab.receivedFrom({other.peer_id()!r})")["frameWidth"])
+
+
+def audio_packets(who: Person, other: Person) -> int:
+    return int(
+        who.page.evaluate(f"window.confab.receivedFrom({other.peer_id()!r})")["audioPackets"]
+    )
+
+
+def test_the_pinned_tile_receives_the_high_layer_and_the_strip_a_low_one(
+    browser: Browser, janus: JanusProcess, tmp_path: Path
+) -> None:
+    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
+    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
+        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
+        room_url = create_sfu_room(alice, "Layers")
+        bob.join(room_url)
+        charlie.join(room_url)
+        wait_for_everyone(alice, [bob, charlie])
+        alice.tile(bob).dblclick()
+        expect(alice.tile(bob)).to_have_class(re.compile(r"\bpinned\b"))
+        ids = [bob.peer_id(), charlie.peer_id()]
+        try:
+            wait_for_async(
+                alice.page,
+                """async ([stage, strip]) => {
+                  const big = await window.confab.receivedFrom(stage);
+                  const small = await window.confab.receivedFrom(strip);
+                  return big.frameWidth >= 640 && small.frameWidth > 0 && small.frameWidth <= 320;
+                }""",
+                ids,
+                timeout=20_000,
+            )
+        except Exception as error:
+            widths = (frame_width(alice, bob), frame_width(alice, charlie))
+            raise AssertionError(f"stage and strip widths: {widths}") from error
+
+
+# Drops `moderator-request` before the page sees it: a page that ignores a moderator.
+IGNORE_MODERATORS = """
+(() => {
+  const original = WebSocket.prototype.addEventListener;
+  WebSocket.prototype.addEventListener = function (type, listener, options) {
+    if (type !== "message") return original.call(this, type, listener, options);
+    return original.call(this, type, (event) => {
+      if (typeof event.data === "string" && event.data.includes('"moderator-request"')) return;
+      listener.call(this, event);
+    }, options);
+  };
+})();
+"""
+
+
+def test_a_moderator_mutes_a_page_that_ignores_the_request_and_its_audio_stops(
+    browser: Browser, janus: JanusProcess, tmp_path: Path
+) -> None:
+    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
+    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
+        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
+        bob.context.add_init_script(IGNORE_MODERATORS)
+        room_url = create_sfu_room(alice, "Muted")
+        bob.join(room_url)
+        charlie.join(room_url)
+        wait_for_everyone(charlie, [alice, bob])
+        alice.page.evaluate(
+            "(id) => window.confab.signaling.send({type: 'mute', peer_id: id})", bob.peer_id()
+        )
+        # Bob's page did not obey: his microphone is still on and he still sends audio.
+        sent = bob.page.evaluate("window.confab.localStream.getAudioTracks()[0].enabled")
+        assert sent is True
+        # Within a second Janus stops forwarding it: Charlie's count stops growing.
+        bob_page_sends = """async () => {
+          let sent = 0;
+          for (const pc of window.confab.connections())
+            (await pc.getStats()).forEach((r) => {
+              if (r.type === "outbound-rtp" && r.kind === "audio") sent += r.packetsSent || 0;
+            });
+          return sent;
+        }"""
+        wait_for_async(
+            charlie.page,
+            """async (id) => {
+              const a = (await window.confab.receivedFrom(id)).audioPackets;
+              await new Promise((r) => setTimeout(r, 1000));
+              return (await window.confab.receivedFrom(id)).audioPackets === a;
+            }""",
+            bob.peer_id(),
+            timeout=5_000,
+        )
+        before_bob = bob.page.evaluate(bob_page_sends)
+        before = audio_packets(charlie, bob)
+        wait_for_async(
+            bob.page, f"async () => (await ({bob_page_sends})()) > {before_bob} + 50", timeout=5_000
+        )
+        assert audio_packets(charlie, bob) == before  # still nothing reaches Charlie
+        # Alice is not muted: her audio still reaches Charlie.
+        alice_before = audio_packets(charlie, alice)
+        wait_for_async(
+            charlie.page,
+            f"async (id) => (await window.confab.receivedFrom(id)).audioPackets > {alice_before}",
+            alice.peer_id(),
+        )
+
+
+def test_kick_and_a_resumed_seat_in_an_sfu_room(
+    browser: Browser, janus: JanusProcess, tmp_path: Path
+) -> None:
+    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
+    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
+        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
+        room_url = create_sfu_room(alice, "Kick")
+        bob.join(room_url)
+        charlie.join(room_url)
+        wait_for_everyone(alice, [bob, charlie])
+        # Bob's socket drops; his page resumes the seat and publishes again.
+        bob_id = bob.peer_id()
+        bob.page.evaluate("window.confab.signaling.drop('no answer from the server')")
+        bob.page.wait_for_function("() => window.confab.signaling.connected")
+        assert bob.peer_id() == bob_id
+        wait_for_everyone(bob, [alice, charlie])
+        wait_for_everyone(alice, [bob, charlie])
+        # Alice removes Charlie: his page says so, and his tile leaves everyone's page.
+        alice.page.evaluate(
+            "(id) => window.confab.signaling.send({type: 'kick', peer_id: id})", charlie.peer_id()
+        )
+        expect(charlie.page.locator("#closed")).to_be_visible()
+        expect(bob.tile(charlie)).to_have_count(0)
+        expect(alice.tile(charlie)).to_have_count(0)
+        assert charlie.page.evaluate("window.confab.connections().length") == 0

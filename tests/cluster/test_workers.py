@@ -248,8 +248,12 @@ async def test_people_of_an_sfu_room_on_two_workers_meet_in_one_janus_room(
         connection = await janus.Janus.for_url(process.url, process.api_secret)
         handle = await connection.control()
 
+        await sync_to_async(room.refresh_from_db)()  # placed on Janus at the first join
+
         async def displays() -> list[str]:
-            return sorted(p["display"] for p in await janus.list_participants(handle, room.pk))
+            return sorted(
+                p["display"] for p in await janus.list_participants(handle, room.sfu_room)
+            )
 
         async def janus_has(expected: list[str]) -> None:
             """Poll Janus (it has no event for a listing) until the room holds `expected`."""

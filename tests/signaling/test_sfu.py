@@ -38,10 +38,11 @@ async def big_room(alice, sfu) -> Room:
 
 async def participants(process: JanusProcess, room: Room) -> list[str]:
     """Who Janus has in the room (their display is their peer id), or [] if no room."""
+    await database_sync_to_async(room.refresh_from_db)()  # its Janus id comes at the first join
     connection = await janus.Janus.for_url(process.url, process.api_secret)
     handle = await connection.control()
     try:
-        return sorted(p["display"] for p in await janus.list_participants(handle, room.pk))
+        return sorted(p["display"] for p in await janus.list_participants(handle, room.sfu_room))
     except janus.JanusError as error:
         if error.code == janus.NO_SUCH_ROOM:
             return []
