@@ -60,6 +60,7 @@ bench: $(VENV)/.dev-installed
 	tests/tools/ensure-system.sh
 	$(BIN)/python -m bench.run
 	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m bench.call_setup'
+	unshare --net sh -c 'ip link set lo up && exec $(BIN)/python -m bench.sfu'
 
 clean:
 	rm -rf $(VENV) staticfiles test-output .mypy_cache .ruff_cache

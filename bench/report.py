@@ -114,6 +114,31 @@ def tables(results: dict[str, Any]) -> str:
             f"| the same click to the first frame decoded by the person already there | {call['median_first_person_click_to_frame_ms']} | {max(r['first_person_click_to_frame_ms'] for r in call['runs'])} |",
             f"| page opened (navigation start) to the newcomer's first decoded frame | {call['median_open_to_frame_ms']} | {max(r['open_to_frame_ms'] for r in call['runs'])} |",
         ]
+    sfu = results.get("sfu")
+    if sfu:
+        mesh5, sfu5 = sfu["mesh_room_of_5"], sfu["sfu_room_of_5"]
+        lines += [
+            "",
+            "### SFU rooms against the mesh (headless Chromium, fake devices, Janus 1.1.2)",
+            "",
+            f"Measured {sfu['date']} by `bench/sfu.py` (run by `make bench`): one daphne worker "
+            "and one Janus in the bench's own network namespace, every person a Chromium page.",
+            "",
+            "| measure | mesh | SFU |",
+            "| --- | --- | --- |",
+            f"| upload per person, room of 5 (kbit/s, mean of 5 pages over 20 s) | {mesh5['upload_kbit_s_per_person']} | {sfu5['upload_kbit_s_per_person']} |",
+            f"| Join now click to the first decoded frame, room of 2 (median ms) | {sfu['mesh_join_to_frame_ms']['median']} | {sfu['sfu_join_to_frame_ms']['median']} |",
+            f"| Janus CPU in the room of 5 (% of one core) | - | {sfu5['janus_cpu_percent']} |",
+            f"| Janus CPU per forwarded stream (% of one core; 40 streams) | - | {sfu5['janus_cpu_percent_per_stream']} |",
+            "",
+            "| people in one SFU room | lowest frames/s decoded from anyone | median frames/s |",
+            "| --- | --- | --- |",
+        ]
+        for row in sfu["capacity"]:
+            if "failed" in row:
+                lines.append(f"| {row['people']} | failed: {row['failed']} | - |")
+            else:
+                lines.append(f"| {row['people']} | {row['min_fps']} | {row['median_fps']} |")
     return "\n".join(lines)
 
 

@@ -311,7 +311,7 @@ def make_accounts(base: str, count: int) -> list[str]:
     return cookies
 
 
-def make_rooms(base: str, cookie: str, count: int, capacity: int) -> list[str]:
+def make_rooms(base: str, cookie: str, count: int, capacity: int, media: str = "mesh") -> list[str]:
     browser = Browser(base)
     for part in cookie.split("; "):
         name, value = part.split("=", 1)
@@ -339,7 +339,12 @@ def make_rooms(base: str, cookie: str, count: int, capacity: int) -> list[str]:
     for n in range(count):
         status, location = browser.post_form(
             "/rooms/new/",
-            {"name": f"Bench room {n}", "capacity": str(capacity), "kind": "video"},
+            {
+                "name": f"Bench room {n}",
+                "capacity": str(capacity),
+                "kind": "video",
+                "media_path": media,
+            },
             form_page="/",
         )
         assert status == 302, f"room creation failed: {status}"

@@ -108,7 +108,16 @@ export function setupFiles({ config, ui, session, transport, tiles, moderation }
   if (window.confab) window.confab.files = exposed;
 
   if (!enabled) {
-    return { enabled, button: null };
+    if (config.media !== "sfu") return { enabled, button: null };
+    // Files go peer to peer, and a room through the media server has no peer-to-peer
+    // connection to carry them: say so where the button would be.
+    // aria-disabled, not disabled: a disabled button shows no tooltip and takes no click.
+    const why = gettext("Files cannot be sent in rooms through the media server");
+    const off = el("button", { type: "button", className: "control xf-send-button", "aria-disabled": "true" });
+    off.append(icon("paperclip"));
+    label(off, why);
+    off.addEventListener("click", () => toast(why, "info"));
+    return { enabled, button: off };
   }
 
   // --- The control button, the file picker, the tile menu item, the tray ------------------

@@ -13,6 +13,7 @@ import re
 import secrets
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,24 @@ def create_sfu_room(who: Person, name: str, capacity: int = 30) -> str:
     return page.url
 
 
+@contextmanager
+def three_in_a_room(
+    browser: Browser, janus: JanusProcess, tmp_path: Path, room: str, *, before_joining: str = ""
+) -> Iterator[tuple[Person, Person, Person]]:
+    """Alice (the owner), Bob and Charlie in a new SFU room on this Janus, Alice receiving
+    the other two. `before_joining`: a script Bob's page runs before the page's own."""
+    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
+    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
+        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
+        if before_joining:
+            bob.context.add_init_script(before_joining)
+        room_url = create_sfu_room(alice, room)
+        bob.join(room_url)
+        charlie.join(room_url)
+        wait_for_everyone(alice, [bob, charlie])
+        yield alice, bob, charlie
+
+
 RECEIVED_JS = """async () => {
   const out = {kind: window.confab.transportKind, connections: window.confab.connections().length,
                states: window.confab.connections().map((pc) => pc.connectionState), from: {}};
@@ -116,6 +135,11 @@ def test_five_people_in_an_sfu_room_have_two_connections_each_and_receive_all_fo
             assert state["connections"] == 2, state
         for who in everyone:
             expect(who.page.locator(".tile:not(.local)")).to_have_count(4)
+        # Files go peer to peer: not here, and the control says why.
+        why = "Files cannot be sent in rooms through the media server"
+        expect(everyone[0].page.get_by_role("button", name=why)).to_have_attribute(
+            "aria-disabled", "true"
+        )
         OUTPUT.mkdir(exist_ok=True)
         everyone[0].page.screenshot(path=str(OUTPUT / "sfu-five.png"))
 
@@ -133,13 +157,7 @@ def audio_packets(who: Person, other: Person) -> int:
 def test_the_pinned_tile_receives_the_high_layer_and_the_strip_a_low_one(
     browser: Browser, janus: JanusProcess, tmp_path: Path
 ) -> None:
-    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
-    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
-        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
-        room_url = create_sfu_room(alice, "Layers")
-        bob.join(room_url)
-        charlie.join(room_url)
-        wait_for_everyone(alice, [bob, charlie])
+    with three_in_a_room(browser, janus, tmp_path, "Layers") as (alice, bob, charlie):
         alice.tile(bob).dblclick()
         expect(alice.tile(bob)).to_have_class(re.compile(r"\bpinned\b"))
         ids = [bob.peer_id(), charlie.peer_id()]
@@ -177,13 +195,11 @@ IGNORE_MODERATORS = """
 def test_a_moderator_mutes_a_page_that_ignores_the_request_and_its_audio_stops(
     browser: Browser, janus: JanusProcess, tmp_path: Path
 ) -> None:
-    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
-    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
-        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
-        bob.context.add_init_script(IGNORE_MODERATORS)
-        room_url = create_sfu_room(alice, "Muted")
-        bob.join(room_url)
-        charlie.join(room_url)
+    with three_in_a_room(browser, janus, tmp_path, "Muted", before_joining=IGNORE_MODERATORS) as (
+        alice,
+        bob,
+        charlie,
+    ):
         wait_for_everyone(charlie, [alice, bob])
         alice.page.evaluate(
             "(id) => window.confab.signaling.send({type: 'mute', peer_id: id})", bob.peer_id()
@@ -228,13 +244,7 @@ def test_a_moderator_mutes_a_page_that_ignores_the_request_and_its_audio_stops(
 def test_kick_and_a_resumed_seat_in_an_sfu_room(
     browser: Browser, janus: JanusProcess, tmp_path: Path
 ) -> None:
-    settings = {"JANUS_URLS": janus.url, "JANUS_API_SECRET": janus.api_secret}
-    with daphne(tmp_path, **settings) as server, crowd(browser, server.url) as people:
-        alice, bob, charlie = (people.person(n) for n in ("Alice", "Bob", "Charlie"))
-        room_url = create_sfu_room(alice, "Kick")
-        bob.join(room_url)
-        charlie.join(room_url)
-        wait_for_everyone(alice, [bob, charlie])
+    with three_in_a_room(browser, janus, tmp_path, "Kick") as (alice, bob, charlie):
         # Bob's socket drops; his page resumes the seat and publishes again.
         bob_id = bob.peer_id()
         bob.page.evaluate("window.confab.signaling.drop('no answer from the server')")
