@@ -5,39 +5,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('rooms', '0003_resume'),
+        ("rooms", "0003_resume"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='room',
-            name='room_capacity_in_range',
+            model_name="room",
+            name="room_capacity_in_range",
         ),
         migrations.AddField(
-            model_name='room',
-            name='media',
-            field=models.CharField(choices=[('mesh', 'Peer to peer (up to 12)'), ('sfu', 'Through the media server (up to 50)')], default='mesh', max_length=4, verbose_name='media path'),
+            model_name="room",
+            name="media",
+            field=models.CharField(
+                choices=[
+                    ("mesh", "Peer to peer (up to 12)"),
+                    ("sfu", "Through the media server (up to 50)"),
+                ],
+                default="mesh",
+                max_length=4,
+                verbose_name="media path",
+            ),
         ),
         migrations.AddField(
-            model_name='room',
-            name='sfu_room',
+            model_name="room",
+            name="sfu_room",
             field=models.BigIntegerField(default=0, editable=False),
         ),
         migrations.AddField(
-            model_name='room',
-            name='sfu_secret',
+            model_name="room",
+            name="sfu_secret",
             field=models.CharField(blank=True, editable=False, max_length=64),
         ),
         migrations.AddField(
-            model_name='room',
-            name='sfu_server',
-            field=models.CharField(blank=True, editable=False, max_length=200, verbose_name='SFU server'),
+            model_name="room",
+            name="sfu_server",
+            field=models.CharField(
+                blank=True, editable=False, max_length=200, verbose_name="SFU server"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='room',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 2), models.Q(('capacity__lte', 12), models.Q(('media', 'sfu'), ('capacity__lte', 50)), _connector='OR')), name='room_capacity_in_range'),
+            model_name="room",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("capacity__gte", 2),
+                    models.Q(
+                        ("capacity__lte", 12),
+                        models.Q(("media", "sfu"), ("capacity__lte", 50)),
+                        _connector="OR",
+                    ),
+                ),
+                name="room_capacity_in_range",
+            ),
         ),
     ]
