@@ -249,16 +249,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def sfu_lost(self, link: SfuLink) -> None:
         """The room's Janus died under a call: move the room to another Janus (the first
-        worker to notice does it, the others find it moved), tell the page to publish
-        again, and join there. Nobody leaves the room; media pauses for a moment."""
+        worker to notice does it, the others find it moved), join there, then tell the
+        page to publish again. Nobody leaves the room; media pauses for a moment.
+
+        This runs in the Janus client's task, beside the consumer's own messages: the page
+        hears `sfu-restart` only once the new link is in place, so its new offer cannot
+        arrive while there is none."""
         if self.sfu is not link or self.peer_id is None:
             return
         self.sfu = None
         room = await database_sync_to_async(services.move_off_sfu_server)(self.room_id, link.server)
         if room is None:
             room = await database_sync_to_async(moderation.get_room)(self.room_id)
-        await self.send_message({"type": "sfu-restart", "reason": "janus_lost"})
         await self.join_sfu(room)
+        if self.sfu is not None:
+            await self.send_message({"type": "sfu-restart", "reason": "janus_lost"})
 
     async def leave_sfu(self) -> None:
         link, self.sfu = self.sfu, None

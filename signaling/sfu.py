@@ -61,8 +61,7 @@ class SfuLink:
         self.subscriber: janus.Handle | None = None
         self.janus_id = 0  # our participant id in the Janus room
         self.private_id = 0
-        self.feeds: dict[int, str] = {}  # Janus participant id -> peer id, as seen
-        self.subscribed: set[int] = set()  # feeds on our subscriber
+        self.subscribed: dict[int, set[str]] = {}  # feed -> its mids on our subscriber
         self.streams: list[dict[str, Any]] = []  # the subscriber's m-lines, as Janus says
         self.published: dict[str, str] = {}  # our own mids: "audio" / "video" -> mid
         self.moderated: set[str] = set()  # kinds a moderator turned off on Janus
@@ -107,9 +106,18 @@ class SfuLink:
     async def publish(self, sdp: str, screen_mid: str | None) -> None:
         assert self.publisher is not None
         descriptions = [{"mid": screen_mid, "description": "screen"}] if screen_mid else []
-        answer = await janus.publish(
-            self.publisher, {"type": "offer", "sdp": sdp}, descriptions=descriptions
-        )
+        offer = {"type": "offer", "sdp": sdp}
+        if not self.published:
+            answer = await janus.publish(self.publisher, offer, descriptions=descriptions)
+        else:
+            # Already publishing: a screen that starts or stops, an ICE restart. Janus
+            # renegotiates a publisher with `configure`, not a second `publish`.
+            renegotiated = await janus.configure_publisher(
+                self.publisher, jsep_offer=offer, descriptions=descriptions
+            )
+            if renegotiated is None:
+                raise janus.JanusError(janus.UNEXPECTED, "configure answered without an SDP")
+            answer = renegotiated
         self.published = _mids_by_kind(answer["sdp"], exclude=screen_mid)
         # A moderator's mute holds across a republish (a new screen, a new device).
         for kind in self.moderated:
@@ -145,7 +153,7 @@ class SfuLink:
             gone = data.get(key)
             if isinstance(gone, int):
                 # Janus drops the feed's streams from our subscriber and offers again.
-                self.subscribed.discard(gone)
+                self.subscribed.pop(gone, None)
 
     async def on_publisher_core(self, kind: str, message: dict[str, Any]) -> None:
         # Janus timing a session out may say "detached" before "timeout"; we never detach
@@ -169,17 +177,27 @@ class SfuLink:
             await self._subscribe(publishers)
 
     async def _subscribe(self, publishers: list[janus.Publisher]) -> None:
-        for publisher in publishers:
-            self.feeds[publisher.id] = publisher.display
-        new = [
-            p.id
-            for p in publishers
-            if p.streams and p.id != self.janus_id and p.id not in self.subscribed
-        ]
-        if not new or self.session is None:
+        """Subscribe to new feeds whole, and to the new streams of feeds we have (a screen
+        that starts: Janus does not add a publisher's later streams by itself)."""
+        if self.session is None:
             return
-        self.subscribed.update(new)
-        streams = [{"feed": feed} for feed in new]
+        streams: list[dict[str, Any]] = []
+        for publisher in publishers:
+            if publisher.id == self.janus_id:
+                continue
+            mids = {str(s["mid"]) for s in publisher.streams if not s.get("disabled")}
+            if not mids:
+                continue
+            have = self.subscribed.get(publisher.id)
+            if have is None:
+                streams.append({"feed": publisher.id})
+            else:
+                streams += [{"feed": publisher.id, "mid": mid} for mid in sorted(mids - have)]
+            # A stream the publisher disabled (a screen stopped) leaves our subscription;
+            # the same mid enabled again is subscribed again.
+            self.subscribed[publisher.id] = mids
+        if not streams:
+            return
         if self.subscriber is None:
             self.subscriber = await self.session.attach(janus.VIDEOROOM)
             self.subscriber.on_event = self.on_subscriber_event

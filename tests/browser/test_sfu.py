@@ -260,3 +260,68 @@ def test_kick_and_a_resumed_seat_in_an_sfu_room(
         expect(bob.tile(charlie)).to_have_count(0)
         expect(alice.tile(charlie)).to_have_count(0)
         assert charlie.page.evaluate("window.confab.connections().length") == 0
+
+
+def test_a_janus_killed_mid_call_hands_the_room_to_the_other_and_media_comes_back(
+    browser: Browser, veth: str, tmp_path: Path
+) -> None:
+    secret = secrets.token_hex(16)
+    first = start_janus(
+        tmp_path / "first", api_secret=secret, ice_ip=veth, rtp_ports=(21000, 21499)
+    )
+    second = start_janus(
+        tmp_path / "second", api_secret=secret, ice_ip=veth, rtp_ports=(21500, 21999)
+    )
+    try:
+        settings = {"JANUS_URLS": f"{first.url},{second.url}", "JANUS_API_SECRET": secret}
+        with (
+            daphne(tmp_path / "server", **settings) as server,
+            crowd(browser, server.url) as people,
+        ):
+            alice, bob = people.person("Alice"), people.person("Bob")
+            room_url = create_sfu_room(alice, "Failover")
+            bob.join(room_url)
+            for me, other in ((alice, bob), (bob, alice)):
+                wait_for_everyone(me, [other])
+            for me in (alice, bob):
+                me.page.evaluate("() => { window.__before = window.confab.connections(); }")
+            first.kill()  # the room's Janus (the first of two equally loaded)
+            # No reload: the same pages publish again through the other Janus, on two new
+            # connections, and decode each other again.
+            for me, other in ((alice, bob), (bob, alice)):
+                wait_for_async(
+                    me.page,
+                    """async (id) => {
+                      const now = window.confab.connections();
+                      const old = window.__before;
+                      const fresh = now.length === 2 && now.every((pc) => !old.includes(pc));
+                      return fresh && (await window.confab.receivedFrom(id)).framesDecoded > 0;
+                    }""",
+                    other.peer_id(),
+                    timeout=30_000,
+                )
+                wait_for_everyone(me, [other], timeout=30_000)
+            assert alice.page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_a_screen_shared_in_an_sfu_room_reaches_the_others_as_a_tile_of_its_own(
+    browser: Browser, janus: JanusProcess, tmp_path: Path
+) -> None:
+    with three_in_a_room(browser, janus, tmp_path, "Screens") as (alice, bob, charlie):
+        alice_id = alice.peer_id()
+        alice.page.get_by_role("button", name="Share your screen").click()
+        for viewer in (bob, charlie):
+            tile = viewer.page.locator(f'.tile[data-screen-of="{alice_id}"]')
+            expect(tile).to_be_visible(timeout=15_000)
+            expect(tile).to_have_attribute("aria-label", "Alice's screen")
+        # Still two connections: the screen is one more m-line of Alice's publisher.
+        assert alice.page.evaluate("window.confab.connections().length") == 2
+        alice.page.get_by_role("button", name="Stop sharing your screen").click()
+        for viewer in (bob, charlie):
+            expect(viewer.page.locator(f'.tile[data-screen-of="{alice_id}"]')).to_have_count(
+                0, timeout=15_000
+            )
+        wait_for_everyone(bob, [alice, charlie])
