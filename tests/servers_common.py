@@ -158,6 +158,8 @@ class Server:
     url: str
     env: dict[str, str]
     log: Path
+    pid: int  # ours, for its memory (/proc) and nothing else: daphne() stops it
+    port: int
 
     def manage(self, *args: str) -> str:
         """Run a management command against this server's database."""
@@ -199,7 +201,7 @@ def daphne(workdir: Path, **settings: str) -> Iterator[Server]:
             return http_status("127.0.0.1", port, "/accounts/login/") == 200
 
         wait_until(up, START_TIMEOUT, "daphne to answer")
-        yield Server(url=f"http://127.0.0.1:{port}", env=env, log=log)
+        yield Server(url=f"http://127.0.0.1:{port}", env=env, log=log, pid=process.pid, port=port)
     finally:
         stop(process)
     # Reached only when the body passed: its own failure says more than the log would.

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, suppress
@@ -27,18 +25,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from tests.servers_common import (
-    REPO,
-    START_TIMEOUT,
-    assert_no_server_errors,
-    base_env,
-    free_port,
-    http_status,
-    start_daphne,
-    stop,
-    tail,
-    wait_until,
-)
+from tests.servers_common import Server, assert_no_server_errors, daphne
 
 KiB = 1024
 MAX_FRAME = 72 * KiB  # signaling.protocol.MAX_FRAME
@@ -77,15 +64,21 @@ print(json.dumps({"cookies": cookies, "slug": room.slug}))
 
 @dataclass
 class Running:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
+    server: Server
     cookies: dict[str, str]
     slug: str
 
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def log(self) -> Path:
+        return self.server.log
+
     def rss_kib(self) -> int:
         """The server's resident memory now (VmRSS, in KiB)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.server.pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         raise AssertionError("no VmRSS in /proc/<pid>/status")
@@ -93,41 +86,10 @@ class Running:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    """One daphne for the module; its PID is ours, for its memory and to stop it."""
-    workdir = tmp_path_factory.mktemp("frames")
-    env = base_env(workdir / "db.sqlite3")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=REPO,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    made = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", SETUP],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    setup = json.loads(made.stdout.strip().splitlines()[-1])
-    port = free_port()
-    log = workdir / "daphne.log"
-    with log.open("wb") as log_file:
-        process = start_daphne(port, env, log_file)
-    try:
-
-        def up() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"daphne exited with {process.returncode}:\n{tail(log)}")
-            return http_status("127.0.0.1", port, "/accounts/login/") == 200
-
-        wait_until(up, START_TIMEOUT, "daphne to answer")
-        yield Running(process, port, log, setup["cookies"], setup["slug"])
-    finally:
-        stop(process)
+    """One daphne for the module, with two people and a room made in its database."""
+    with daphne(tmp_path_factory.mktemp("frames")) as running:
+        setup = json.loads(running.manage("shell", "-c", SETUP).strip().splitlines()[-1])
+        yield Running(running, setup["cookies"], setup["slug"])
 
 
 class Peer:
