@@ -27,8 +27,7 @@ from typing import Any
 
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from bench.report import write_report
-from bench.run import ROOT, cluster, machine, make_accounts, make_rooms
+from bench.run import ROOT, cluster, make_accounts, make_rooms, store_result
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, loopback_only
 
 CALLS = 10
@@ -148,13 +147,7 @@ def main() -> None:
         )
     os.chdir(ROOT)
     result = measure()
-    path = ROOT / "bench" / "results" / "latest.json"
-    results = (
-        json.loads(path.read_text()) if path.exists() else {"machine": machine(), "setups": []}
-    )
-    results["call_setup"] = result
-    path.write_text(json.dumps(results, indent=2))
-    write_report(results, ROOT / "docs" / "performance.md")
+    store_result("call_setup", result)
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
 
 

@@ -865,13 +865,28 @@ def save(results: dict[str, Any], path: Path, quick: bool) -> None:
         kept = [s for s in earlier.get("setups", []) if s["setup"] not in measured]
         order = list(SETUPS)
         results["setups"] = sorted(kept + results["setups"], key=lambda s: order.index(s["setup"]))
-        if "call_setup" in earlier:  # bench/call_setup.py's figures, measured separately
-            results["call_setup"] = earlier["call_setup"]
+        for key in ("call_setup", "sfu"):  # the browser benches' figures, measured apart
+            if key in earlier:
+                results[key] = earlier[key]
     path.write_text(json.dumps(results, indent=2))
     if not quick:
         from bench.report import write_report
 
         write_report(results, ROOT / "docs" / "performance.md")
+
+
+def store_result(key: str, result: dict[str, Any]) -> None:
+    """A browser bench's figures (bench/call_setup.py, bench/sfu.py) into latest.json under
+    `key`, beside the others, and the tables of docs/performance.md again."""
+    from bench.report import write_report
+
+    path = ROOT / "bench" / "results" / "latest.json"
+    results = (
+        json.loads(path.read_text()) if path.exists() else {"machine": machine(), "setups": []}
+    )
+    results[key] = result
+    path.write_text(json.dumps(results, indent=2))
+    write_report(results, ROOT / "docs" / "performance.md")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,7 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from bench.report import write_report
-from bench.run import ROOT, machine, make_accounts, make_rooms
+from bench.run import ROOT, machine, make_accounts, make_rooms, store_result
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS, loopback_only
 from tests.janus_server import start_janus
 from tests.servers_common import daphne
@@ -254,13 +253,7 @@ def main() -> None:
         )
     os.chdir(ROOT)
     result = {"date": machine()["date"], **measure()}
-    path = ROOT / "bench" / "results" / "latest.json"
-    results = (
-        json.loads(path.read_text()) if path.exists() else {"machine": machine(), "setups": []}
-    )
-    results["sfu"] = result
-    path.write_text(json.dumps(results, indent=2))
-    write_report(results, ROOT / "docs" / "performance.md")
+    store_result("sfu", result)
     print(json.dumps(result, indent=2))
 
 

@@ -136,7 +136,6 @@ class JoinRefused(Exception):  # noqa: N818 - a refusal, not a programming error
 class Joined:
     room: Room
     presence: Presence
-    peers: list[Presence]
     history: list[ChatMessage] = field(default_factory=list)
     resume_token: str = ""
     resumed: bool = False
@@ -195,9 +194,9 @@ def join_room(
             raise JoinRefused(JoinRefused.PASSWORD_REQUIRED)
         if room.is_locked and not moderator:
             raise JoinRefused(JoinRefused.LOCKED)
-        peers = list(room.presences.all())
-        if len(peers) >= room.capacity:
-            raise JoinRefused(JoinRefused.FULL, occupancy=len(peers), capacity=room.capacity)
+        occupancy = room.presences.count()
+        if occupancy >= room.capacity:
+            raise JoinRefused(JoinRefused.FULL, occupancy=occupancy, capacity=room.capacity)
         my_rooms = list(Presence.objects.filter(user=user).values_list("room_id", flat=True))
         if (
             len(my_rooms) >= settings.MAX_CONNECTIONS_PER_USER
@@ -225,9 +224,7 @@ def join_room(
         # taken that the caller believes was refused.
         history = chat_history(room)
     publish_lobby_room(room)
-    return Joined(
-        room=room, presence=presence, peers=peers, history=history, resume_token=resume_token
-    )
+    return Joined(room=room, presence=presence, history=history, resume_token=resume_token)
 
 
 def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:
@@ -288,12 +285,10 @@ def resume_seat(
         presence.detached_at = None
         presence.last_seen = timezone.now()
         presence.save(update_fields=["channel_name", "detached_at", "last_seen"])
-        peers = list(presence.room.presences.exclude(pk=presence.pk))
         history = chat_history(presence.room)
     return Joined(
         room=presence.room,
         presence=presence,
-        peers=peers,
         history=history,
         resume_token=token,
         resumed=True,

@@ -170,9 +170,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         presence.register(me.peer_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.listening = True
-        # Whoever was admitted between our join and our group_add is not in joined.peers
-        # and announced themselves before we listened: read the room again. Anyone
-        # admitted after this read commits after our group_add, so we hear them.
+        # The room is read now, not in the join: whoever was admitted between our join
+        # and our group_add announced themselves before we listened, and is listed here.
+        # Anyone admitted after this read commits after our group_add, so we hear them.
         peers = await database_sync_to_async(services.room_peers)(room.pk, exclude=me.peer_id)
         self.peers = {peer.peer_id: peer.channel_name for peer in peers}
         if settings.TURN_SECRET and settings.TURN_URLS:

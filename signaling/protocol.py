@@ -126,29 +126,32 @@ def _optional_string(data: dict[str, Any], name: str, kind: str, *, max_len: int
     return _string(data, name, kind, min_len=0, max_len=max_len)
 
 
-def _candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
+def _ice_candidate(data: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The message's `candidate`: null (end of candidates), or an object rebuilt from
+    RTCIceCandidate's four fields, so that nothing else reaches the other side."""
     if "candidate" not in data:
         raise ProtocolError(BAD_MESSAGE, "candidate is missing", kind)
     raw = data["candidate"]
-    candidate: dict[str, Any] | None = None
-    if raw is not None:
-        if not isinstance(raw, dict):
-            raise ProtocolError(BAD_MESSAGE, "candidate must be an object or null", kind)
-        # Rebuilt from RTCIceCandidate's four fields: nothing else reaches the other page.
-        index = raw.get("sdpMLineIndex")
-        if index is not None and (
-            isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 65535
-        ):
-            raise ProtocolError(
-                BAD_MESSAGE, "candidate.sdpMLineIndex must be 0 to 65535 or null", kind
-            )
-        fields = {
-            "candidate": _string(raw, "candidate", kind, min_len=0, max_len=MAX_CANDIDATE),
-            "sdpMid": _optional_string(raw, "sdpMid", kind, max_len=MAX_PEER_ID),
-            "sdpMLineIndex": index,
-            "usernameFragment": _optional_string(raw, "usernameFragment", kind, max_len=256),
-        }
-        candidate = {name: value for name, value in fields.items() if value is not None}
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProtocolError(BAD_MESSAGE, "candidate must be an object or null", kind)
+    index = raw.get("sdpMLineIndex")
+    if index is not None and (
+        isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 65535
+    ):
+        raise ProtocolError(BAD_MESSAGE, "candidate.sdpMLineIndex must be 0 to 65535 or null", kind)
+    fields = {
+        "candidate": _string(raw, "candidate", kind, min_len=0, max_len=MAX_CANDIDATE),
+        "sdpMid": _optional_string(raw, "sdpMid", kind, max_len=MAX_PEER_ID),
+        "sdpMLineIndex": index,
+        "usernameFragment": _optional_string(raw, "usernameFragment", kind, max_len=256),
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    candidate = _ice_candidate(data, kind)
     return {"to": _string(data, "to", kind, min_len=1, max_len=MAX_PEER_ID), "candidate": candidate}
 
 
@@ -187,8 +190,7 @@ def _sfu_candidate(data: dict[str, Any], kind: str) -> dict[str, Any]:
     pc = data.get("pc")
     if pc not in SFU_PCS:
         raise ProtocolError(BAD_MESSAGE, 'pc must be "publisher" or "subscriber"', kind)
-    candidate = _candidate({**data, "to": "sfu"}, kind)["candidate"]
-    return {"pc": pc, "candidate": candidate}
+    return {"pc": pc, "candidate": _ice_candidate(data, kind)}
 
 
 def _sfu_layer(data: dict[str, Any], kind: str) -> dict[str, Any]:

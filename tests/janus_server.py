@@ -19,8 +19,6 @@ import os
 import secrets
 import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -298,28 +296,3 @@ def start_janus(
         janus.stop()
         raise AssertionError(f"{error}\n--- janus log ---\n{tail(log)}") from None
     return janus
-
-
-@contextmanager
-def janus_server(
-    workdir: Path,
-    *,
-    api_secret: str,
-    ice_ip: str | None = None,
-    admin_key: str | None = None,
-    session_timeout: int = 60,
-    rtp_ports: tuple[int, int] = (20000, 20999),
-) -> Iterator[JanusProcess]:
-    """start_janus(...) as a context manager that stops it whatever happens."""
-    janus = start_janus(
-        workdir,
-        api_secret=api_secret,
-        ice_ip=ice_ip,
-        admin_key=admin_key,
-        session_timeout=session_timeout,
-        rtp_ports=rtp_ports,
-    )
-    try:
-        yield janus
-    finally:
-        janus.stop()
