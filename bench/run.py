@@ -49,6 +49,9 @@ PG_ADMIN = "postgres://postgres:postgres@127.0.0.1:5432/postgres"
 SDP = "v=0\r\n" + "a=candidate-free-padding-line-for-a-realistic-session-description\r\n" * 45
 CANDIDATE_PAD = "x" * 150
 LEVELS = [250, 500, 1000, 2000, 3000, 4000, 6000]
+CHAT_RATE = 40.0  # messages a second, all rooms and senders together
+CHAT_PEOPLE = 48  # in rooms of 6 or 12: 0.83 messages a second each, under the chat limit
+BURST = 200  # rooms, each holding one person, that one newcomer each joins at once
 
 
 # --- Processes -----------------------------------------------------------------------------
@@ -628,6 +631,53 @@ async def storm_phase(
     }
 
 
+async def burst_phase(
+    c: Cluster, cookies: list[str], slugs: list[str], capacity: int | None
+) -> dict[str, Any]:
+    """The start of the hour: every room already holds one person, then one newcomer per
+    room arrives, all at the same moment. Time from each newcomer's connect to its
+    `welcome`; afterwards no room may hold more than its capacity."""
+    seated = []
+    gate = asyncio.Semaphore(8)
+
+    async def sit(n: int) -> None:
+        async with gate:
+            peer, _ = await open_peer(
+                c.ports[n % len(c.ports)], slugs[n], cookies[n % len(cookies)]
+            )
+            seated.append(peer)
+
+    await asyncio.gather(*(sit(n) for n in range(len(slugs))))
+    await settle(c)
+    go = asyncio.Event()
+
+    async def arrive(n: int) -> tuple[Peer | None, float]:
+        await go.wait()
+        try:
+            return await open_peer(
+                c.ports[n % len(c.ports)], slugs[n], cookies[(n + 1) % len(cookies)]
+            )
+        except RuntimeError:
+            return None, float("nan")
+
+    tasks = [asyncio.get_running_loop().create_task(arrive(n)) for n in range(len(slugs))]
+    await asyncio.sleep(0.1)  # every task is waiting on the gate
+    go.set()
+    arrived = await asyncio.gather(*tasks)
+    times = [t for peer, t in arrived if peer is not None]
+    occupancy = await room_occupancy(c, slugs) if capacity is not None else []
+    await close_all(seated + [peer for peer, _ in arrived if peer is not None])
+    return {
+        "joins": len(slugs),
+        "admitted": len(times),
+        "p50_ms": round(percentile(times, 50) * 1000, 1),
+        "p99_ms": round(percentile(times, 99) * 1000, 1),
+        "max_ms": round(max(times, default=float("nan")) * 1000, 1),
+        "over_capacity_rooms": sum(1 for n in occupancy if capacity and n > capacity),
+        "capacity": capacity,
+    }
+
+
 async def room_occupancy(c: Cluster, slugs: list[str]) -> list[int]:
     code = (
         "import json,sys; from rooms.models import Room;"
@@ -646,34 +696,61 @@ async def room_occupancy(c: Cluster, slugs: list[str]) -> list[int]:
 
 
 async def chat_phase(
-    c: Cluster, cookies: list[str], slug: str, size: int, messages: int
+    c: Cluster,
+    cookies: list[str],
+    slugs: list[str],
+    size: int,
+    messages: int,
+    rate: float = CHAT_RATE,
 ) -> dict[str, Any]:
-    peers = [
-        (await open_peer(c.ports[n % len(c.ports)], slug, cookies[n % len(cookies)]))[0]
-        for n in range(size)
+    """Rooms of `size` people; everyone together sends `rate` messages a second, in turn, on
+    a schedule that does not wait for the previous message (people do not wait either), each
+    person under the server's chat limit of one a second. Time from a send to its arrival at
+    the last of its room, the sender's own echo included."""
+    rooms = [
+        [
+            (await open_peer(c.ports[n % len(c.ports)], slug, cookies[n % len(cookies)]))[0]
+            for n in range(size)
+        ]
+        for slug in slugs
     ]
-    latencies = []
+    # In turn: one from each room, then the next person of each room.
+    senders = [room[k] for k in range(size) for room in rooms]
+    peers = [peer for room in rooms for peer in room]
+    sent: dict[str, float] = {}
+    arrived: dict[str, list[float]] = {}
+    complete = asyncio.Event()
+
+    async def receive(peer: Peer) -> None:
+        while True:
+            message = await peer.inbox.get()
+            if message["type"] == "chat" and message["body"] in sent:
+                times = arrived.setdefault(message["body"], [])
+                times.append(time.perf_counter())
+                if len(arrived) == messages and all(len(t) == size for t in arrived.values()):
+                    # every message reached the `size` people of its room
+                    complete.set()
+
+    receivers = [asyncio.get_running_loop().create_task(receive(peer)) for peer in peers]
+    start = time.perf_counter()
     for n in range(messages):
-        sender = peers[n % size]
-        body = f"t={time.perf_counter():.9f} message {n}"
-        started = time.perf_counter()
-        await sender.ws.send(json.dumps({"type": "chat", "body": body}))
-        last = 0.0
-        for peer in peers:  # wait for every receiver, the sender's own echo included
-            async with asyncio.timeout(10):
-                while True:
-                    message = await peer.inbox.get()
-                    if message["type"] == "chat" and message["body"] == body:
-                        last = max(last, time.perf_counter())
-                        break
-        latencies.append(last - started)
-        await asyncio.sleep(
-            max(0, 1.0 / size * 1.2 - (time.perf_counter() - started))
-        )  # human pace per sender
+        await asyncio.sleep(max(0, start + n / rate - time.perf_counter()))  # on schedule
+        body = f"message {n} of the chat bench"
+        sent[body] = time.perf_counter()
+        await senders[n % len(senders)].ws.send(json.dumps({"type": "chat", "body": body}))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            await complete.wait()
+    for task in receivers:
+        task.cancel()
     await close_all(peers)
+    latencies = [max(arrived[b]) - t for b, t in sent.items() if len(arrived.get(b, [])) == size]
     return {
         "room_size": size,
+        "rooms": len(slugs),
         "messages": messages,
+        "rate_per_s": rate,
+        "lost": messages - len(latencies),
         "p50_ms": round(percentile(latencies, 50) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
     }
@@ -744,7 +821,10 @@ SETUPS = {
 LAYER_NAMES = {"memory": "in-memory", "pubsub": "redis pub/sub", "core": "redis core"}
 
 
-async def measure(setup: str, quick: bool) -> dict[str, Any]:
+PHASES = ("relay", "join", "burst", "storm", "chat", "idle")
+
+
+async def measure(setup: str, quick: bool, phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
     workers, layer, idle = SETUPS[setup]
     seconds = 3 if quick else 8
     levels = [250, 500] if quick else LEVELS
@@ -754,19 +834,30 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
         base = f"http://127.0.0.1:{c.ports[0]}"
         cookies = await asyncio.to_thread(make_accounts, base, 4)
         print(f"  {setup}: accounts ready", flush=True)
-        relay_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 100, 2)
-        out["relay"] = await relay_phase(c, cookies, relay_rooms, levels, seconds)
-        (join_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
-        out["join"] = await join_phase(c, cookies, join_room, 20 if quick else 50)
-        storm_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 10, 6)
-        out["storm"] = await storm_phase(c, cookies, storm_rooms, 60, 5)
-        print(f"  {setup}: storm {out['storm']}", flush=True)
+        if "relay" in phases:
+            relay_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 100, 2)
+            out["relay"] = await relay_phase(c, cookies, relay_rooms, levels, seconds)
+        if "join" in phases:
+            (join_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
+            out["join"] = await join_phase(c, cookies, join_room, 20 if quick else 50)
+            print(f"  {setup}: join {out['join']}", flush=True)
+        if "burst" in phases:
+            burst_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], BURST, 2)
+            out["burst"] = await burst_phase(c, cookies, burst_rooms, 2)
+            print(f"  {setup}: burst {out['burst']}", flush=True)
+        if "storm" in phases:
+            storm_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], 10, 6)
+            out["storm"] = await storm_phase(c, cookies, storm_rooms, 60, 5)
+            print(f"  {setup}: storm {out['storm']}", flush=True)
         out["chat"] = []
-        for size in (6, 12):
-            (chat_room,) = await asyncio.to_thread(make_rooms, base, cookies[0], 1, 12)
-            out["chat"].append(await chat_phase(c, cookies, chat_room, size, 20 if quick else 60))
+        for size in (6, 12) if "chat" in phases else ():
+            chat_rooms = await asyncio.to_thread(
+                make_rooms, base, cookies[0], CHAT_PEOPLE // size, size
+            )
+            out["chat"].append(await chat_phase(c, cookies, chat_rooms, size, 40 if quick else 400))
+            print(f"  {setup}: chat {out['chat'][-1]}", flush=True)
         out["idle"] = []
-        for count in idle_counts:
+        for count in idle_counts if "idle" in phases else []:
             # Fresh rooms for each size: the seats of the previous phase may still be
             # being given back when it starts.
             idle_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], count // 12 + 1, 12)
@@ -775,13 +866,25 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
     with cluster(workers, layer, app="bench.floor_asgi:application") as floor:
         floor_cookies = [""]
         slugs = [f"floor-{n}" for n in range(100)]
-        out["floor_relay"] = await relay_phase(floor, floor_cookies, slugs, levels, seconds)
-        out["floor_join"] = await join_phase(
-            floor, floor_cookies, "floor-join", 20 if quick else 50
-        )
+        if "relay" in phases:
+            out["floor_relay"] = await relay_phase(floor, floor_cookies, slugs, levels, seconds)
+        if "join" in phases:
+            out["floor_join"] = await join_phase(
+                floor, floor_cookies, "floor-join", 20 if quick else 50
+            )
+        if "burst" in phases:
+            out["floor_burst"] = await burst_phase(
+                floor, floor_cookies, [f"floor-burst-{n}" for n in range(BURST)], None
+            )
         out["floor_chat"] = [
-            await chat_phase(floor, floor_cookies, f"floor-chat-{size}", size, 20 if quick else 60)
-            for size in (6, 12)
+            await chat_phase(
+                floor,
+                floor_cookies,
+                [f"floor-chat-{size}-{n}" for n in range(CHAT_PEOPLE // size)],
+                size,
+                40 if quick else 400,
+            )
+            for size in ((6, 12) if "chat" in phases else ())
         ]
         out["floor_idle"] = [
             await idle_phase(
@@ -791,7 +894,7 @@ async def measure(setup: str, quick: bool) -> dict[str, Any]:
                 count,
                 10 if quick else 40,
             )
-            for count in idle_counts
+            for count in (idle_counts if "idle" in phases else [])
         ]
     return out
 
@@ -842,16 +945,26 @@ def main() -> None:
         default=",".join(SETUPS),
         help=f"comma-separated, of: {', '.join(SETUPS)}",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated phases, of: {', '.join(PHASES)}; written to "
+        "bench/results/only.json, leaving latest.json and docs/performance.md alone",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # the load generator on CPU 1, the servers on CPU 0
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    path = out / ("quick.json" if args.quick else "latest.json")
+    phases = tuple(args.only.split(",")) if args.only else PHASES
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    partial = args.quick or bool(args.only)
+    path = out / ("quick.json" if args.quick else "only.json" if args.only else "latest.json")
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "setups": []}
     for setup in args.setups.split(","):
         print(f"{setup}:", flush=True)
-        results["setups"].append(asyncio.run(measure(setup, args.quick)))
-        save(results, path, args.quick)  # after each setup: a later failure loses nothing
+        results["setups"].append(asyncio.run(measure(setup, args.quick, phases)))
+        save(results, path, partial)  # after each setup: a later failure loses nothing
     print(json.dumps(results, indent=2))
 
 

@@ -11,7 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from config import daphne_limits  # noqa: E402
+from config import aborted, daphne_limits  # noqa: E402
 from signaling.outages import AuthMiddlewareStack  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.startup import log_startup_warnings  # noqa: E402
@@ -21,6 +21,8 @@ log_startup_warnings()
 # of reading it whole for parse() to refuse. daphne imports this module before it builds its
 # server, so this holds however daphne is started (config/daphne_limits.py explains).
 daphne_limits.install()
+# A request still in flight when the worker stops is logged at INFO, not as an ERROR.
+aborted.install()
 
 application = ProtocolTypeRouter(
     {

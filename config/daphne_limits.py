@@ -125,11 +125,13 @@ class LimitedWebSocketProtocol(ws_protocol.WebSocketProtocol):
             self.dropConnection(abort=True)
 
     def serverSend(self, content: str | bytes, binary: bool = False) -> None:  # noqa: N802
-        # Until the connection drops (DROP_AFTER), the consumer does not know it is closing and
-        # may still send (the room's chat, a peer joining). autobahn refuses to send on a
-        # closing connection by raising, which would fail the consumer as a server error and
-        # give the seat up; what it sends now is lost, as to a socket that already dropped.
-        if self.failedByMe:
+        # A connection closes before its consumer hears of it: ours after a refusal, until it
+        # drops (DROP_AFTER); the client's from its close frame until daphne's disconnect
+        # reaches the consumer. Meanwhile the consumer may still send (the room's chat, a peer
+        # joining). autobahn refuses to send on a connection that is not open by raising,
+        # which would fail the consumer's handler as a server error; what it sends now is
+        # lost, as to a socket that already dropped, and the disconnect follows as usual.
+        if self.failedByMe or self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return
         super().serverSend(content, binary)
 

@@ -10,12 +10,13 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+
+from signaling.db import db
 
 TIMEOUT = 2.0
 
@@ -59,7 +60,10 @@ logger = logging.getLogger(__name__)
 @never_cache
 async def healthz(request: HttpRequest) -> JsonResponse:
     results = {
-        "database": await _check(sync_to_async(_database_round_trip)),
+        # On the websockets' database threads, not the one Django runs sync views and
+        # middleware on: with the database down a round trip waits for the pool's timeout,
+        # and every request to this worker would queue behind it.
+        "database": await _check(db(_database_round_trip)),
         "channel_layer": await _check(_channel_layer_round_trip),
     }
     healthy = all(result == "ok" for result in results.values())

@@ -94,7 +94,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# PostgreSQL: a pool of connections per worker process (psycopg_pool, Django's "pool"
+# option). Without one, every database call under daphne (signaling/db.py) opens a new
+# connection and closes it (CONN_MAX_AGE=0, the only setting that is safe under ASGI), and a
+# join makes three such calls (docs/performance.md).
+# DATABASE_POOL_SIZE is the most connections a worker holds: the signaling threads below,
+# plus the thread Django runs views and the presence sweeper on.
+POSTGRESQL = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+DATABASE_POOL = env.bool("DATABASE_POOL", default=True)
+# Threads a worker's signaling runs database work on (signaling/db.py). On PostgreSQL joins
+# into different rooms then wait for the database side by side instead of in one queue;
+# SQLite has one writer at a time anyway, and its busy-waiting makes a queue the faster one.
+DATABASE_THREADS = env.int("DATABASE_THREADS", default=4 if POSTGRESQL else 1)
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=DATABASE_THREADS + 4)
+if DATABASE_POOL and POSTGRESQL:
+    # Pooled connections go back to the pool when Django closes them: CONN_MAX_AGE must be 0.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": DATABASE_POOL_SIZE,
+        # A query waits this long for a connection, then fails as an outage (a join closes
+        # with 4503): with the database down the pool has none to give.
+        "timeout": 3,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Channel layer: in-memory (one process only) unless REDIS_URL is set. With Redis, the
@@ -232,6 +256,11 @@ RATE_LIMITS = {
         env.int("RATE_SIGNAL_BURST", default=200),
     ),
     "chat": (env.float("RATE_CHAT_PER_SECOND", default=1.0), env.int("RATE_CHAT_BURST", default=5)),
+    # Everyone sees each one float by: a few are a mood, a stream is noise.
+    "reaction": (
+        env.float("RATE_REACTION_PER_SECOND", default=1.0),
+        env.int("RATE_REACTION_BURST", default=5),
+    ),
     "other": (
         env.float("RATE_OTHER_PER_SECOND", default=5.0),
         env.int("RATE_OTHER_BURST", default=30),
@@ -254,11 +283,14 @@ THROTTLE_WINDOW = 15 * 60
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.SharedRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "confab",
         }
     }
+    # Every websocket handshake reads the session: from Redis first (cached_db writes both,
+    # and falls back to the database), one PostgreSQL query fewer per join.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

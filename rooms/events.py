@@ -12,6 +12,7 @@ Event names follow Channels' convention (`chat.message` is handled by `chat_mess
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -35,6 +36,8 @@ class PeerInfo(TypedDict):
     peer_id: str
     name: str
     media: dict[str, bool]
+    hand: str | None  # when they raised their hand (ISO 8601), or None
+    is_moderator: bool
 
 
 class PeerJoined(TypedDict):
@@ -61,6 +64,26 @@ class PeerMedia(TypedDict):
     audio: bool
     video: bool
     screen: bool
+
+
+class PeerHand(TypedDict):
+    type: Literal["peer.hand"]
+    peer_id: str
+    raised_at: str | None  # ISO 8601; None: lowered
+    by_moderator: bool
+
+
+class PeerRecording(TypedDict):
+    type: Literal["peer.recording"]
+    peer_id: str
+    name: str
+    since: str | None  # ISO 8601; None: stopped
+
+
+class PeerReaction(TypedDict):
+    type: Literal["peer.reaction"]
+    peer_id: str
+    reaction: str  # one of rooms.meeting.REACTIONS
 
 
 class SignalRelay(TypedDict):
@@ -122,6 +145,9 @@ RoomEvent = (
     | PeerResumed
     | PeerLeft
     | PeerMedia
+    | PeerHand
+    | PeerReaction
+    | PeerRecording
     | SignalRelay
     | ChatMessageEvent
     | ChatHidden
@@ -157,6 +183,29 @@ def peer_media(peer_id: str, *, audio: bool, video: bool, screen: bool) -> PeerM
         "video": video,
         "screen": screen,
     }
+
+
+def peer_hand(peer_id: str, raised_at: datetime | None, *, by_moderator: bool) -> PeerHand:
+    return {
+        "type": "peer.hand",
+        "peer_id": peer_id,
+        "raised_at": raised_at.isoformat() if raised_at else None,
+        "by_moderator": by_moderator,
+    }
+
+
+def peer_recording(recording: dict[str, str | None]) -> PeerRecording:
+    """From Presence.as_recording()."""
+    return {
+        "type": "peer.recording",
+        "peer_id": str(recording["peer_id"]),
+        "name": str(recording["name"]),
+        "since": recording["since"],
+    }
+
+
+def peer_reaction(peer_id: str, reaction: str) -> PeerReaction:
+    return {"type": "peer.reaction", "peer_id": peer_id, "reaction": reaction}
 
 
 def signal_relay(

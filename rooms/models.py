@@ -200,6 +200,10 @@ class Presence(models.Model):
     resume_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
     # Set when the socket dropped without `leave`: the seat is held for RESUME_GRACE seconds.
     detached_at = models.DateTimeField(null=True, blank=True)
+    # A raised hand (rooms/meeting.py): when it went up, the order of the room's queue.
+    hand_raised_at = models.DateTimeField(null=True, blank=True)
+    # This seat's page is recording the meeting (rooms/meeting.py), since then.
+    recording_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -208,11 +212,18 @@ class Presence(models.Model):
     def __str__(self) -> str:
         return f"{self.name} in {self.room}"
 
+    def as_recording(self) -> dict[str, str | None]:
+        """The `recording` message's fields (docs/protocol.md)."""
+        since = self.recording_since.isoformat() if self.recording_since else None
+        return {"peer_id": self.peer_id, "name": self.name, "since": since}
+
     def as_peer(self) -> PeerInfo:
         return {
             "peer_id": self.peer_id,
             "name": self.name,
             "media": {"audio": self.audio, "video": self.video, "screen": self.screen},
+            "hand": self.hand_raised_at.isoformat() if self.hand_raised_at else None,
+            "is_moderator": self.is_moderator,
         }
 
 
@@ -281,6 +292,7 @@ class ModerationAction(models.Model):
         END = "end", _("End meeting")
         HIDE_MESSAGE = "hide_message", _("Hide message")
         PROMOTE = "promote", _("Make moderator")
+        LOWER_HAND = "lower_hand", _("Lower hand")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderation_actions")
     actor = models.ForeignKey(

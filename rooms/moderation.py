@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import access, events, services
+from rooms import access, events, meeting, services
 from rooms.models import ChatMessage, ModerationAction, Presence, Room, RoomBan, RoomModerator
 
 if TYPE_CHECKING:
@@ -196,6 +196,19 @@ def request_media_off(room: Room, actor: Actor, *, peer_id: str, audio: bool) ->
             "audio" if audio else "video",
             {"audio": target.audio, "video": target.video, "screen": target.screen},
         )
+        transaction.on_commit(lambda: events.publish(events.room_group(room.pk), event))
+
+
+def lower_hand(room: Room, actor: Actor, *, peer_id: str) -> None:
+    """Lower someone's raised hand (they were heard, or it was left up)."""
+    with transaction.atomic():
+        _require_moderator(room, actor)
+        target = _room_presence(room, peer_id)
+        if target.hand_raised_at is None:
+            return  # already down (they lowered it themselves a moment ago)
+        meeting.set_hand(peer_id, raised=False)
+        _record(room, actor, Kind.LOWER_HAND, target=target.user)
+        event = events.peer_hand(peer_id, None, by_moderator=True)
         transaction.on_commit(lambda: events.publish(events.room_group(room.pk), event))
 
 

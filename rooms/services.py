@@ -2,7 +2,7 @@
 
 Views, the admin and the signaling consumer call these; none of them decide on their own
 who may join, how many fit or what a chat message may be. All of it is synchronous
-Django ORM code: async callers wrap it in database_sync_to_async.
+Django ORM code: async callers run it on a database thread (signaling/db.py).
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import Exists, F, Func, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -28,6 +29,8 @@ from rooms.models import (
     ChatMessage,
     Presence,
     Room,
+    RoomBan,
+    RoomModerator,
     display_name,
 )
 
@@ -139,6 +142,15 @@ class Joined:
     history: list[ChatMessage] = field(default_factory=list)
     resume_token: str = ""
     resumed: bool = False
+    # For the lobby pages, published by the caller (announce()) once it is off the
+    # database thread: waiting there for the event loop held up the joins behind it.
+    lobby: events.LobbyRoom | None = None
+
+
+@dataclass
+class Left:
+    presence: Presence
+    lobby: events.LobbyRoom  # for the lobby pages, published by the caller as Joined.lobby
 
 
 def _resume_key(token: str) -> str:
@@ -176,31 +188,25 @@ def join_room(
     if throttle.hit("join", str(user.pk), window=60) > settings.JOINS_PER_MINUTE:
         raise JoinRefused(JoinRefused.TOO_MANY_JOINS)
     with transaction.atomic():
-        room = Room.objects.select_for_update().filter(slug=slug).first()
-        if room is None or not room.is_open:
+        locked = _lock_for_admission(slug, user.pk)
+        if locked is None or not locked[0].is_open:
             raise JoinRefused(JoinRefused.NOT_FOUND)
-        moderator = access.is_moderator(room, user)
-        # The longest ban wins; one until lifted (no expiry) is the longest of all.
-        ban = (
-            room.bans.active()
-            .filter(user=user)
-            .order_by(F("expires_at").desc(nulls_first=True))
-            .first()
-        )
-        if ban is not None:
-            until = ban.expires_at.isoformat() if ban.expires_at else None
+        room, facts = locked
+        moderator = access.is_moderator(room, user, listed=facts.user_is_listed_moderator)
+        if facts.user_is_banned:
+            until = facts.user_banned_until.isoformat() if facts.user_banned_until else None
             raise JoinRefused(JoinRefused.BANNED, until=until)
         if room.is_private and not (moderator or access.gave_password(session, room)):
             raise JoinRefused(JoinRefused.PASSWORD_REQUIRED)
         if room.is_locked and not moderator:
             raise JoinRefused(JoinRefused.LOCKED)
-        occupancy = room.presences.count()
+        occupancy = facts.occupancy
         if occupancy >= room.capacity:
             raise JoinRefused(JoinRefused.FULL, occupancy=occupancy, capacity=room.capacity)
-        my_rooms = list(Presence.objects.filter(user=user).values_list("room_id", flat=True))
-        if (
-            len(my_rooms) >= settings.MAX_CONNECTIONS_PER_USER
-            or my_rooms.count(room.pk) >= settings.MAX_CONNECTIONS_PER_ROOM
+        at_room_limit = facts.user_connections_here >= settings.MAX_CONNECTIONS_PER_ROOM
+        at_user_limit = facts.user_connections >= settings.MAX_CONNECTIONS_PER_USER
+        if (at_room_limit or at_user_limit) and not _give_up_held_seat(
+            user.pk, room=room if at_room_limit else None
         ):
             raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS)
         if room.media == Room.Media.SFU:
@@ -223,8 +229,89 @@ def join_room(
         # Inside the transaction: once it commits, nothing may fail and leave a seat
         # taken that the caller believes was refused.
         history = chat_history(room)
-    publish_lobby_room(room)
-    return Joined(room=room, presence=presence, history=history, resume_token=resume_token)
+        lobby = events.lobby_room(room_summary(room))
+    return Joined(
+        room=room,
+        presence=presence,
+        history=history,
+        resume_token=resume_token,
+        lobby=lobby,
+    )
+
+
+def _give_up_held_seat(user_id: int, *, room: Room | None = None) -> bool:
+    """At a limit of connections, a person coming back without their resume token (a
+    socket that dropped before its welcome arrived, a reloaded tab, a tab closed while
+    its network was away) takes the place of their own oldest seat held for resume: in
+    `room` at the limit for one room, in any room at the limit for all of them. Held
+    seats have no socket behind them; refusing the person for RESUME_GRACE over them
+    would lock out someone the limit is not meant for. False if they hold no such seat.
+    Inside the join transaction."""
+    held_seats = Presence.objects.filter(user_id=user_id, detached_at__isnull=False)
+    if room is not None:
+        held_seats = held_seats.filter(room=room)
+    held = held_seats.select_related("room").order_by("detached_at").first()
+    # The DELETE checks again that the seat is held: its page may have resumed it since the
+    # SELECT (a live seat must never go), or another join given it up a moment ago.
+    if held is None or not held_seats.filter(pk=held.pk).delete()[0]:
+        return False
+    group, left = events.room_group(held.room_id), events.peer_left(held.peer_id, "disconnected")
+    transaction.on_commit(lambda: _tell(group, left))
+    if held.room_id != (room.pk if room else None):
+        # Another room has one seat fewer; this one's summary goes out with the join.
+        transaction.on_commit(lambda: publish_lobby_room(held.room))
+    return True
+
+
+def _count(rows: QuerySet[Any]) -> Coalesce:
+    """The number of `rows`, as a subquery of the room query (0 when there are none)."""
+    counted = rows.order_by().values(_n=Func(F("pk"), function="COUNT"))
+    return Coalesce(Subquery(counted), 0)
+
+
+@dataclass(frozen=True)
+class _Admission:
+    """What the door of a room knows of one user, read with the room row locked."""
+
+    occupancy: int  # people in the room
+    user_connections: int  # the user's, in every room
+    user_connections_here: int
+    user_is_listed_moderator: bool
+    user_is_banned: bool
+    user_banned_until: datetime | None  # the longest active ban's end; None: until lifted
+
+
+def _lock_for_admission(slug: str, user_id: int) -> tuple[Room, _Admission] | None:
+    """The room row, locked, and what join_room decides on, in two queries (each round trip
+    is one more wait that every join into this room queues behind).
+
+    Not in one: PostgreSQL evaluates a query's subqueries on the snapshot taken when the
+    query started, before it waited for the lock, so an occupancy counted beside the
+    FOR UPDATE misses the joins that held the lock before us and a room overfills."""
+    room = Room.objects.select_for_update().filter(slug=slug).first()
+    if room is None:
+        return None
+    here = OuterRef("pk")
+    bans = RoomBan.objects.active().filter(room=here, user_id=user_id)
+    facts = (
+        Room.objects.filter(pk=room.pk)
+        .annotate(
+            occupancy=_count(Presence.objects.filter(room=here)),
+            user_connections=_count(Presence.objects.filter(user_id=user_id)),
+            user_connections_here=_count(Presence.objects.filter(room=here, user_id=user_id)),
+            user_is_listed_moderator=Exists(
+                RoomModerator.objects.filter(room=here, user_id=user_id)
+            ),
+            user_is_banned=Exists(bans),
+            # One until lifted (no expiry) is the longest of all.
+            user_banned_until=Subquery(
+                bans.order_by(F("expires_at").desc(nulls_first=True)).values("expires_at")[:1]
+            ),
+        )
+        .values(*(f.name for f in fields(_Admission)))
+        .get()
+    )
+    return room, _Admission(**facts)
 
 
 def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:
@@ -315,7 +402,7 @@ def expire_detached(now: datetime | None = None) -> list[Presence]:
     return _remove_announced(Presence.objects.filter(detached_at__lt=cutoff), "disconnected")
 
 
-def leave_room(peer_id: str, channel_name: str) -> Presence | None:
+def leave_room(peer_id: str, channel_name: str) -> Left | None:
     """Remove a connection's seat. Returns the removed row, or None if it was gone already
     (kicked, swept) or taken over by a resumed connection: leaving twice is harmless."""
     presence = (
@@ -328,8 +415,27 @@ def leave_room(peer_id: str, channel_name: str) -> Presence | None:
     deleted, _ = Presence.objects.filter(pk=presence.pk).delete()
     if not deleted:
         return None
-    publish_lobby_room(presence.room)
-    return presence
+    return Left(presence=presence, lobby=events.lobby_room(room_summary(presence.room)))
+
+
+def leave_by_token(*, slug: str, user: User | AnonymousUser, token: str) -> bool:
+    """A page going away whose socket the browser already shut (Firefox does so before
+    `pagehide`): its beacon, with the seat's resume token, gives the seat up at once as
+    `leave` would, instead of holding it for RESUME_GRACE (the reloaded page would meet its
+    own seat as someone else). Only the page that got the token can. False: no such seat
+    (`leave` came first, or it is gone)."""
+    if not user.is_authenticated or not token:
+        return False
+    seat = (
+        Presence.objects.select_related("room")
+        .filter(resume_key=_resume_key(token), user_id=user.pk, room__slug=slug)
+        .first()
+    )
+    if seat is None or not Presence.objects.filter(pk=seat.pk).delete()[0]:
+        return False
+    _tell(events.room_group(seat.room_id), events.peer_left(seat.peer_id, "left"))
+    publish_lobby_room(seat.room)
+    return True
 
 
 def room_peers(room_id: int, *, exclude: str) -> list[Presence]:
@@ -450,10 +556,22 @@ def _tell(group: str, event: events.RoomEvent) -> None:
     try:
         events.publish(group, event)
     except Exception as failure:
-        logger.warning(
-            "could not publish %s to %s: %s: %s",
-            event["type"],
-            group,
-            type(failure).__name__,
-            failure,
-        )
+        _not_told(group, event, failure)
+
+
+async def announce(group: str, event: events.RoomEvent) -> None:
+    """_tell, for the consumer: the event of a change it made on a database thread."""
+    try:
+        await events.apublish(group, event)
+    except Exception as failure:
+        _not_told(group, event, failure)
+
+
+def _not_told(group: str, event: events.RoomEvent, failure: Exception) -> None:
+    logger.warning(
+        "could not publish %s to %s: %s: %s",
+        event["type"],
+        group,
+        type(failure).__name__,
+        failure,
+    )

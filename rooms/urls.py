@@ -8,4 +8,5 @@ urlpatterns = [
     path("rooms/<slug:slug>/", views.room_detail, name="room"),
     path("rooms/<slug:slug>/messages", views.room_messages, name="room-messages"),
     path("rooms/<slug:slug>/people", views.room_people, name="room-people"),
+    path("rooms/<slug:slug>/leave", views.room_leave, name="room-leave"),
 ]

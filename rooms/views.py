@@ -16,6 +16,7 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rooms import access, services, throttle
@@ -124,6 +125,7 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "ws_path": f"/ws/rooms/{room.slug}/",
         "messages_url": f"/rooms/{room.slug}/messages",
         "people_url": f"/rooms/{room.slug}/people",
+        "leave_url": f"/rooms/{room.slug}/leave",
         "lobby_url": "/",
         "me": display_name(request.user),  # type: ignore[arg-type]
         # "Make moderator" only in the menus of those the server lets promote.
@@ -137,6 +139,10 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB
         if room.media == Room.Media.MESH
         else 0,
+        # The server's bucket for reactions: the page holds its buttons back by it.
+        "reaction_limit": dict(
+            zip(("rate", "burst"), settings.RATE_LIMITS["reaction"], strict=True)
+        ),
     }
     return render(request, "rooms/room.html", {"room": room, "config": config})
 
@@ -202,3 +208,15 @@ def room_messages(request: HttpRequest, room: Room) -> JsonResponse:
             "has_more": len(history) == settings.CHAT_HISTORY_SIZE,
         }
     )
+
+
+# The token in the body is the proof (only the page that was welcomed knows it), and a
+# beacon cannot carry a CSRF header: docs/protocol.md, "Leaving when the socket is already
+# gone". The answer is always the same, so it tells a guesser nothing.
+@csrf_exempt
+@require_POST
+def room_leave(request: HttpRequest, slug: str) -> HttpResponse:
+    """A page's last word: give up the seat its resume token holds."""
+    token = request.POST.get("token", "")[:200]
+    services.leave_by_token(slug=slug, user=request.user, token=token)
+    return HttpResponse(status=204)

@@ -25,16 +25,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import events, moderation, services
+from rooms import events, meeting, moderation, services
 from rooms.events import room_group
 from rooms.models import Room
 from rooms.services import JoinRefused
 from signaling import janus, presence, protocol
+from signaling.db import db
 from signaling.ice import ice_servers
 from signaling.outages import is_outage
 from signaling.protocol import Message, ProtocolError
@@ -92,8 +92,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels 4.2+ closes old database connections (a thread hop) before every
         # message. Most of ours are relays that never touch the database, and every
-        # database access here goes through database_sync_to_async, which does that
-        # clean-up itself, so we skip it (measured in docs/performance.md).
+        # database access here goes through signaling/db.py, which does that clean-up
+        # itself (inside the call), so we skip it (measured in docs/performance.md).
         kind = message["type"]
         handler = getattr(self, kind.replace(".", "_"), None)
         try:
@@ -173,14 +173,19 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The room is read now, not in the join: whoever was admitted between our join
         # and our group_add announced themselves before we listened, and is listed here.
         # Anyone admitted after this read commits after our group_add, so we hear them.
-        peers = await database_sync_to_async(services.room_peers)(room.pk, exclude=me.peer_id)
+        peers = await db(services.room_peers)(room.pk, exclude=me.peer_id)
         self.peers = {peer.peer_id: peer.channel_name for peer in peers}
         if settings.TURN_SECRET and settings.TURN_URLS:
             self.refresher = asyncio.get_running_loop().create_task(self.refresh_ice_servers())
         await self.send_message(
             {
                 "type": "welcome",
-                "self": {"peer_id": me.peer_id, "name": me.name, "is_moderator": me.is_moderator},
+                "self": {
+                    "peer_id": me.peer_id,
+                    "name": me.name,
+                    "is_moderator": me.is_moderator,
+                    "hand": me.as_peer()["hand"],
+                },
                 "peers": [peer.as_peer() for peer in peers],
                 "room": self.room_info(room),
                 "ice_servers": ice_servers(me.peer_id),
@@ -191,6 +196,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "resume_token": joined.resume_token,
                 "resumed": joined.resumed,
                 "moderation": list(protocol.MODERATION_TYPES),
+                "reactions": list(meeting.REACTIONS),
+                "recordings": [peer.as_recording() for peer in peers if peer.recording_since],
             }
         )
         if joined.resumed:
@@ -199,6 +206,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             event = events.peer_joined(me.as_peer(), self.channel_name)
         await self.channel_layer.group_send(self.group, event)
+        if joined.lobby is not None:
+            await services.announce(events.LOBBY_GROUP, joined.lobby)
         if room.media == Room.Media.SFU:
             await self.join_sfu(room)
 
@@ -226,9 +235,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             except janus.JanusError as failure:
                 logger.warning("Janus %s failed us: %s", room.sfu_server, failure)
                 await link.close()
-                moved = await database_sync_to_async(services.move_off_sfu_server)(
-                    room.pk, room.sfu_server
-                )
+                moved = await db(services.move_off_sfu_server)(room.pk, room.sfu_server)
                 if moved is None or moved.sfu_server == room.sfu_server:
                     break
                 room = moved
@@ -258,9 +265,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         if self.sfu is not link or self.peer_id is None:
             return
         self.sfu = None
-        room = await database_sync_to_async(services.move_off_sfu_server)(self.room_id, link.server)
+        room = await db(services.move_off_sfu_server)(self.room_id, link.server)
         if room is None:
-            room = await database_sync_to_async(moderation.get_room)(self.room_id)
+            room = await db(moderation.get_room)(self.room_id)
         await self.join_sfu(room)
         if self.sfu is not None:
             await self.send_message({"type": "sfu-restart", "reason": "janus_lost"})
@@ -308,12 +315,12 @@ class RoomConsumer(AsyncWebsocketConsumer):
         seat back; otherwise (or if the seat is gone) this is an ordinary join."""
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("resume", [""])[0]
         if token:
-            resumed = await database_sync_to_async(services.resume_seat)(
+            resumed = await db(services.resume_seat)(
                 slug=slug, user=self.scope["user"], token=token, channel_name=self.channel_name
             )
             if resumed is not None:
                 return resumed
-        return await database_sync_to_async(services.join_room)(
+        return await db(services.join_room)(
             slug=slug,
             user=self.scope["user"],
             session=self.scope["session"],
@@ -358,8 +365,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # hold the seat for RESUME_GRACE seconds so the page can resume the call. The peer
         # connections themselves do not depend on this socket and usually survive.
         await self.stop_listening()
-        if await database_sync_to_async(services.detach_seat)(peer_id, self.channel_name):
+        if await db(services.detach_seat)(peer_id, self.channel_name):
             presence.expire_detached_later()
+            # Its page stops recording with the socket: the others must not go on seeing it.
+            if await db(meeting.stop_recording)(peer_id):
+                stopped = events.peer_recording(
+                    {"peer_id": peer_id, "name": self.name, "since": None}
+                )
+                await services.announce(self.group, stopped)
 
     def forget_seat(self) -> str | None:
         """The step that cannot fail, taken first: this worker stops refreshing the seat,
@@ -388,7 +401,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.stop_listening()
         await self.leave_sfu()
         try:
-            removed = await database_sync_to_async(services.leave_room)(peer_id, self.channel_name)
+            removed = await db(services.leave_room)(peer_id, self.channel_name)
         except Exception as failure:
             logger.warning(
                 "could not free seat %s (the sweeper will): %s: %s",
@@ -400,15 +413,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # If the row was already gone, whoever removed it (a moderator, the sweeper)
         # told the room.
         if removed is not None:
-            try:
-                await events.apublish(self.group, events.peer_left(peer_id, reason))
-            except Exception as failure:
-                logger.warning(
-                    "could not tell the room that %s left: %s: %s",
-                    peer_id,
-                    type(failure).__name__,
-                    failure,
-                )
+            await services.announce(self.group, events.peer_left(peer_id, reason))
+            await services.announce(events.LOBBY_GROUP, removed.lobby)
 
     # --- Client messages: one dispatch point ----------------------------------------------
 
@@ -482,7 +488,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
     async def on_chat(self, message: Message) -> None:
         assert self.peer_id is not None
         try:
-            stored = await database_sync_to_async(services.post_chat)(
+            stored = await db(services.post_chat)(
                 room_id=self.room_id,
                 user=self.scope["user"],
                 author_name=self.name,
@@ -500,7 +506,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Stored but not delivered: take it back, so that no message is kept that its
             # sender was told failed (the page gives the text back to send again).
             try:
-                await database_sync_to_async(services.unpost_chat)(stored.pk)
+                await db(services.unpost_chat)(stored.pk)
             except Exception:
                 logger.error("chat %s was stored, not delivered and not taken back", stored.pk)
             if not is_outage(failure):
@@ -509,7 +515,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
 
     async def on_media(self, message: Message) -> None:
         assert self.peer_id is not None
-        await database_sync_to_async(services.set_media)(self.peer_id, **message.fields)
+        await db(services.set_media)(self.peer_id, **message.fields)
         await events.apublish(self.group, events.peer_media(self.peer_id, **message.fields))
         if self.sfu is not None:
             # Turning a moderated microphone or camera on again, on purpose and seen by
@@ -517,6 +523,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
             for kind in ("audio", "video"):
                 if message.fields[kind] and kind in self.sfu.moderated:
                     await self.sfu.moderate_own(kind, mute=False)
+
+    async def on_hand(self, message: Message) -> None:
+        assert self.peer_id is not None
+        raised_at = await db(meeting.set_hand)(self.peer_id, raised=message.fields["raised"])
+        await events.apublish(
+            self.group, events.peer_hand(self.peer_id, raised_at, by_moderator=False)
+        )
+
+    async def on_recording(self, message: Message) -> None:
+        assert self.peer_id is not None
+        try:
+            seat = await db(meeting.set_recording)(self.peer_id, on=message.fields["on"])
+        except meeting.NotModerator as refused:
+            raise ProtocolError(
+                protocol.FORBIDDEN,
+                str(refused),
+                "recording",
+                detail=moderation.Forbidden.NOT_MODERATOR,
+            ) from None
+        if seat is not None:
+            await events.apublish(self.group, events.peer_recording(seat.as_recording()))
+
+    async def on_reaction(self, message: Message) -> None:
+        # A moment, not state: no database, straight to the room.
+        assert self.peer_id is not None
+        await events.apublish(
+            self.group, events.peer_reaction(self.peer_id, message.fields["reaction"])
+        )
 
     async def on_ping(self, message: Message) -> None:
         # Liveness is this worker's job (signaling.presence), so a ping costs no query.
@@ -530,7 +564,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             entry.act(moderation.get_room(self.room_id), actor, message.fields)
 
         try:
-            await database_sync_to_async(act)()
+            await db(act)()
         except moderation.Forbidden as refused:
             raise ProtocolError(
                 protocol.FORBIDDEN, str(refused), message.type, detail=refused.detail
@@ -550,6 +584,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         "candidate": on_relay,
         "chat": on_chat,
         "media": on_media,
+        "hand": on_hand,
+        "reaction": on_reaction,
+        "recording": on_recording,
         "ping": on_ping,
         "leave": on_leave,
         **dict.fromkeys(protocol.SFU_TYPES, on_sfu),
@@ -616,6 +653,34 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "video": event["video"],
                     "screen": event["screen"],
                 }
+            )
+
+    async def peer_hand(self, event: events.PeerHand) -> None:
+        if self.peer_id is not None:
+            await self.send_message(
+                {
+                    "type": "hand",
+                    "peer_id": event["peer_id"],
+                    "raised_at": event["raised_at"],
+                    "by_moderator": event["by_moderator"],
+                }
+            )
+
+    async def peer_recording(self, event: events.PeerRecording) -> None:
+        if self.peer_id is not None:
+            await self.send_message(
+                {
+                    "type": "recording",
+                    "peer_id": event["peer_id"],
+                    "name": event["name"],
+                    "since": event["since"],
+                }
+            )
+
+    async def peer_reaction(self, event: events.PeerReaction) -> None:
+        if self.peer_id is not None:
+            await self.send_message(
+                {"type": "reaction", "from": event["peer_id"], "reaction": event["reaction"]}
             )
 
     # Room events published by rooms.moderation, from this call or from the admin site.

@@ -11,11 +11,13 @@ import asyncio
 import logging
 from typing import Any
 
-from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware
+from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware, get_user
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from signaling.db import db
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ def is_outage(failure: BaseException) -> bool:
     return isinstance(failure, OUTAGES)
 
 
+# Channels' get_user (the session, then the user), on signaling's database threads
+# (signaling/db.py) like every other query of a websocket.
+read_user = db(get_user.func)
+
+
 class OutageTolerantAuthMiddleware(AuthMiddleware):
     """Channels' AuthMiddleware reads the session (a database query) before the consumer
     exists; with the database down that raised, and the browser saw the handshake fail
@@ -41,7 +48,7 @@ class OutageTolerantAuthMiddleware(AuthMiddleware):
 
     async def resolve_scope(self, scope: dict[str, Any]) -> None:
         try:
-            await super().resolve_scope(scope)
+            scope["user"]._wrapped = await read_user(scope)
         except OUTAGES as failure:
             logger.warning("session unavailable: %s: %s", type(failure).__name__, failure)
             scope["user"]._wrapped = AnonymousUser()

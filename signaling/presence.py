@@ -18,10 +18,10 @@ import asyncio
 import logging
 import sys
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from rooms import services
+from signaling.db import db
 from signaling.outages import is_outage
 
 logger = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ def unregister(peer_id: str) -> None:
 async def run_round() -> int:
     """One heartbeat-and-sweep round; returns how many seats were freed."""
     if _local_peers:
-        await database_sync_to_async(services.refresh_presences)(list(_local_peers))
-    swept = await database_sync_to_async(services.sweep_stale_presences)()
-    expired = await database_sync_to_async(services.expire_detached)()
+        await db(services.refresh_presences)(list(_local_peers))
+    swept = await db(services.sweep_stale_presences)()
+    expired = await db(services.expire_detached)()
     return len(swept) + len(expired)
 
 
@@ -86,7 +86,7 @@ def expire_detached_later() -> None:
     async def expire() -> None:
         await asyncio.sleep(settings.RESUME_GRACE + 0.5)
         try:
-            await database_sync_to_async(services.expire_detached)()
+            await db(services.expire_detached)()
         except Exception as failure:
             # The next heartbeat round expires it instead.
             log_failure("expiring a held seat", failure)

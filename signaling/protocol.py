@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from django.utils import timezone
 
-from rooms import moderation
+from rooms import meeting, moderation
 from rooms.models import CHAT_MAX_LENGTH, Room
 
 MAX_FRAME = 72 * 1024
@@ -207,6 +207,23 @@ def _media(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {name: _bool(data, name, kind) for name in ("audio", "video", "screen")}
 
 
+def _hand(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"raised": _bool(data, "raised", kind)}
+
+
+def _recording(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"on": _bool(data, "on", kind)}
+
+
+def _reaction(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    reaction = data.get("reaction")
+    if reaction not in meeting.REACTIONS:
+        raise ProtocolError(
+            BAD_MESSAGE, f"reaction must be one of {', '.join(meeting.REACTIONS)}", kind
+        )
+    return {"reaction": reaction}
+
+
 def _nothing(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
@@ -308,6 +325,10 @@ MODERATION: dict[str, Moderation] = {
             room, actor, peer_id=f["peer_id"], audio=False
         ),
     ),
+    "lower-hand": Moderation(
+        _peer_action,
+        lambda room, actor, f: moderation.lower_hand(room, actor, peer_id=f["peer_id"]),
+    ),
     "promote": Moderation(
         _peer_action, lambda room, actor, f: moderation.promote(room, actor, peer_id=f["peer_id"])
     ),
@@ -334,6 +355,9 @@ VALIDATORS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "candidate": _candidate,
     "chat": _chat,
     "media": _media,
+    "hand": _hand,
+    "reaction": _reaction,
+    "recording": _recording,
     "ping": _ping,
     "leave": _nothing,
     "sfu-publish": _sfu_sdp,

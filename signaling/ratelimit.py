@@ -31,7 +31,13 @@ class TokenBucket:
         return False
 
 
-BUCKET_OF = {"offer": "signal", "answer": "signal", "candidate": "signal", "chat": "chat"}
+BUCKET_OF = {
+    "offer": "signal",
+    "answer": "signal",
+    "candidate": "signal",
+    "chat": "chat",
+    "reaction": "reaction",
+}
 
 
 class ConnectionLimits:

@@ -10,9 +10,12 @@ import { exposeDebugHandle } from "./debug.js";
 import { startDiagnostics } from "./diagnostics.js";
 import { gettext } from "./dom.js";
 import { setupExperience } from "./experience.js";
+import { setupHands } from "./hands.js";
 import { LocalMedia } from "./media/local.js";
 import { resumeAudio } from "./media/level.js";
 import { setupModeration } from "./moderation.js";
+import { setupReactions } from "./reactions.js";
+import { setupRecording } from "./recording.js";
 import { CallSession } from "./session.js";
 import { setupTiles } from "./tiles.js";
 import { closedWords, phaseWords, reconnectingWords } from "./words.js";
@@ -98,6 +101,11 @@ const tiles = setupTiles({ ui, config, isVoice, session, local });
 moderation.attachTiles(tiles);
 const chat = setupChat({ ui, config, signaling, session, moderation, layout: tiles.layout });
 setupControls({ ui, config, isVoice, session, local });
+// The meeting: raised hands and their queue, reactions over the tiles.
+setupHands({ ui, session, tiles, moderation });
+setupReactions({ ui, config, session, tiles });
+// A moderator's recording, on their own computer; everyone sees that it runs.
+setupRecording({ ui, config, session, local });
 // The "Connection details" panel: candidates, routes, TURN hints.
 startDiagnostics({ signaling, session, transport });
 

@@ -138,7 +138,7 @@ export function setupDevices({ isVoice, local, tiles }) {
   // {tracks, error}: whatever could be had, and the first failure.
   async function openPreview(kinds, ids = {}) {
     if (!navigator.mediaDevices?.getUserMedia) return { tracks: [], error: new DOMException("", "NotSupportedError") };
-    const base = { audio: true, video: VIDEO_CONSTRAINTS };
+    const base = { audio: local.audioConstraints(), video: VIDEO_CONSTRAINTS };
     const strict = Object.keys(ids).length > 0;
     let error = null;
     try {
@@ -209,7 +209,7 @@ export function setupDevices({ isVoice, local, tiles }) {
     save({ [KIND_OF[kind]]: deviceId });
     const old = local.track(kind);
     if (old && trackDevice(old) === deviceId) return;
-    const constraints = { [kind]: withDevice(kind === "video" ? videoBase : true, deviceId) };
+    const constraints = { [kind]: withDevice(kind === "video" ? videoBase : local.audioConstraints(), deviceId) };
     let stream;
     try {
       stream = await gum(constraints);

@@ -142,7 +142,11 @@ export class Diagnostics {
     const key = `${protocol || ""} ${address || ""}:${port || ""}`;
     if (seen.has(key)) return; // getStats lists old candidates too: they prove nothing new
     seen.add(key);
-    if (type === "relay" && url) this.servers.set(url, { state: "ok", code: null, text: "", at: Date.now() });
+    // Firefox names no server on its candidates (no `url`): with one TURN server configured,
+    // a relay candidate can only have come from that one.
+    const turn = this.turnUrls;
+    const server = url || (turn.length === 1 ? turn[0] : null);
+    if (type === "relay" && server) this.servers.set(server, { state: "ok", code: null, text: "", at: Date.now() });
   }
 
   // Restart ICE on one connection (or all): new candidates, gathered with the current ICE

@@ -143,6 +143,23 @@ const ICONS = {
     ["path", { d: "M9.9 4.24A9.12 9.12 0 0 1 12 4c7 0 11 8 11 8a18.5 18.5 0 0 1-2.16 3.19" }],
     ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],
   ],
+  // The meeting (hands.js, reactions.js): raise a hand, react.
+  hand: [
+    ["path", { d: "M18 11V6a2 2 0 0 0-4 0" }],
+    ["path", { d: "M14 10V4a2 2 0 0 0-4 0v2" }],
+    ["path", { d: "M10 10.5V6a2 2 0 0 0-4 0v8" }],
+    ["path", { d: "M18 8a2 2 0 1 1 4 0v6a8 8 0 0 1-8 8h-2c-2.8 0-4.5-.86-5.99-2.34l-3.6-3.6a2 2 0 0 1 2.83-2.82L7 15" }],
+  ],
+  record: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["circle", { cx: 12, cy: 12, r: 4, fill: "currentColor" }],
+  ],
+  smile: [
+    ["circle", { cx: 12, cy: 12, r: 10 }],
+    ["path", { d: "M8 14s1.5 2 4 2 4-2 4-2" }],
+    ["line", { x1: 9, y1: 9, x2: 9.01, y2: 9 }],
+    ["line", { x1: 15, y1: 9, x2: 15.01, y2: 9 }],
+  ],
   // Files (files.js): the send button, transfer cards.
   paperclip: [
     ["path", { d: "M21.44 11.05l-9.19 9.19a6 6 0 0 1-8.49-8.49l9.19-9.19a4 4 0 0 1 5.66 5.66l-9.2 9.19a2 2 0 0 1-2.83-2.83l8.49-8.48" }],

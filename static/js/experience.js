@@ -1,7 +1,8 @@
 // The call experience around the session and its tiles: the pre-join screen (prejoin.js),
 // devices and their switching (devices.js), screen share (screenshare.js), the active
 // speaker and connection quality (media-extras.js), pin, full screen and keyboard shortcuts
-// (stage.js), files sent peer to peer (files.js). Each gets only the parts it needs.
+// (stage.js), files sent peer to peer (files.js), voice processing and push to talk
+// (voice.js), the people panel and join and leave notices (people.js). Each gets only the parts it needs.
 //
 // call.js creates it once:
 //
@@ -14,12 +15,15 @@ import { setupDevices } from "./devices.js";
 import { setupFiles } from "./files.js";
 import { setupLayers } from "./layers.js";
 import { setupActiveSpeaker, setupQuality } from "./media-extras.js";
+import { setupPeople } from "./people.js";
 import { setupPrejoin } from "./prejoin.js";
 import { setupScreenShare } from "./screenshare.js";
 import { setupStage } from "./stage.js";
+import { setupVoice } from "./voice.js";
 
 export function setupExperience({ config, isVoice, ui, signaling, session, local, transport, tiles, moderation, showInfo }) {
   const devices = setupDevices({ isVoice, local, tiles });
+  const voice = setupVoice({ local, session, devices });
   const stage = setupStage({ ui, isVoice, session, layout: tiles.layout });
   const screen = setupScreenShare(
     { session, local, transport, tiles, showInfo },
@@ -37,8 +41,10 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
   const quality = setupQuality({ session, transport, tiles });
   const prejoin = setupPrejoin({ config, isVoice, ui }, devices);
   const files = setupFiles({ config, ui, session, transport, tiles, moderation });
+  const people = setupPeople({ ui, session, moderation, devices, isVoice });
 
-  // Controls: [mic] [camera] [screen] [file] [chat] [settings] [shortcuts] ... [leave]
+  // Controls: [mic] [camera] [screen] [file] [hand] [react] [people] [chat] [settings]
+  // [shortcuts] ... [leave]
   if (screen.button) (ui.camera || ui.mic).after(screen.button);
   if (files.button) (screen.button || ui.camera || ui.mic).after(files.button);
   ui.chatToggle.after(devices.settingsButton, stage.helpButton);
@@ -56,7 +62,7 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
     if (final) devices.dropPreview();
   });
 
-  if (window.confab) window.confab.experience = { devices, screen, speaker, quality, stage, files };
+  if (window.confab) window.confab.experience = { devices, voice, screen, speaker, quality, stage, files, people };
 
   return {
     async beforeJoin() {

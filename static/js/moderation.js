@@ -10,6 +10,10 @@
 //   moderation.decorateMessage(item, message); // a chat message element was made
 //   moderation.toast(text);                   // a short note over the stage
 //   moderation.addTileItems((peer) => [{label, icon, action}]); // items for everyone
+//   moderation.attachMenu(button, peerId)     // the tile's menu on another button; returns it
+//   moderation.hasMenu()                      // whether such a menu has anything for us
+//   moderation.knows(type)                    // the server takes this moderation message
+//   moderation.act(message)                   // send one (false, and a toast, if offline)
 //
 // Tile menus are moderators' only, unless another module adds items for everyone with
 // addTileItems (files.js: "Send a file…"): then every remote tile has the menu button, a
@@ -178,6 +182,21 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
     }
   }
 
+  // The same menu as on `id`'s tile, opened by another button (the people panel's rows).
+  // Returns the menu element, for the caller to put beside its button.
+  function attachMenu(button, id) {
+    const peer = peers.get(id);
+    const words = () => {
+      const name = peers.get(id)?.name || names.get(id) || "";
+      return isModerator ? fmt(gettext("Moderate %(name)s"), { name }) : fmt(gettext("Options for %(name)s"), { name });
+    };
+    if (peer) names.set(id, peer.name);
+    const menu = makeMenu(button, words(), () => tileMenuItems(id), "below", () => hasMenu());
+    label(button, words());
+    button.hidden = !hasMenu();
+    return menu;
+  }
+
   function attachTiles(tiles) {
     tiles.on("painted", ({ participant, root: tileRoot }) => {
       if (participant) refreshTile(participant, tileRoot);
@@ -211,6 +230,9 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
           hint: peer.media.video ? "" : gettext("already off"),
         }),
       );
+    }
+    if (peer.hand && knows("lower-hand")) {
+      actions.push(menuItem(gettext("Lower hand"), "hand", () => act({ type: "lower-hand", peer_id: id })));
     }
     if (canPromote && knows("promote")) {
       actions.push(
@@ -521,5 +543,8 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
     root.classList.remove("is-moderator");
   });
 
-  return { attachTiles, decorateMessage, toast, addTileItems };
+  // Whether a participant's menu has anything for us (moderator actions, or others' items).
+  const hasMenu = () => isModerator || tileProviders.length > 0;
+
+  return { attachTiles, attachMenu, hasMenu, decorateMessage, toast, addTileItems, act, knows };
 }

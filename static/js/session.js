@@ -12,13 +12,21 @@
 //   session.media                // our media state {audio, video, screen} (a copy)
 //   session.phase                // "joining" | "joined" | "reconnecting" | "closed"
 //   session.setMedia(kind, on)   // the one way to turn audio, video or screen on or off
+//   session.setHand(raised)      // raise or lower our hand (the server's `hand` confirms it)
+//   session.react(name)          // send a reaction (one of session.reactions)
+//   session.handQueue()          // raised hands, first raised first: [{id, name, raisedAt}]
+//   session.setRecording(on)     // a moderator's page says it records (or stopped)
+//   session.recordings           // Map peer_id -> {name, since}: who records now
 //   session.retryMedia()         // ask for devices again ("Try again")
 //   session.leave()              // leave the call (resolves once the server closed)
 //
 // Events: "phase" {phase, close}, "participant-added" / "participant-updated" /
 // "participant-removed" (Participant), "self" (self changed: name, moderator), "media"
 // {media}, "devices" {phase: "asking"} | {phase: "ready", result} | {phase: "lost", kind},
-// "moderator-request" {kind}, "room" {locked, capacity}.
+// "moderator-request" {kind}, "room" {locked, capacity}, "hands" {queue, changed: {id,
+// raisedAt, byModerator}}, "reaction" {id, name, reaction} (id: ours or a participant's),
+// "recordings" {changed: {id, on} | null} (who records changed), "leaving" (leave() was
+// called; handlers may return promises, awaited before the seat is given up).
 import { Emitter } from "./emitter.js";
 import { createTransport } from "./transport/index.js";
 
@@ -30,13 +38,14 @@ import { createTransport } from "./transport/index.js";
  * @property {string} name
  * @property {import("./media/local.js").MediaState} media  what they said last (`media`)
  * @property {boolean} isModerator
+ * @property {string | null} hand  when they raised their hand (ISO 8601), or null
  * @property {"joining" | import("./transport/index.js").ConnectionState} connection
  *   "joining" until the transport has a connection with them
  */
 
 /**
  * @param {string} id
- * @param {{name?: string, media?: Partial<import("./media/local.js").MediaState>, is_moderator?: boolean}} info
+ * @param {{name?: string, media?: Partial<import("./media/local.js").MediaState>, is_moderator?: boolean, hand?: string | null}} info
  * @param {boolean} isVoice
  * @param {string} someone  the name of someone whose name we do not know yet
  * @returns {Participant}
@@ -47,6 +56,7 @@ export function makeParticipant(id, info, isVoice, someone) {
     name: info.name || someone,
     media: { audio: true, video: !isVoice, screen: false, ...(info.media || {}) },
     isModerator: Boolean(info.is_moderator),
+    hand: typeof info.hand === "string" ? info.hand : null,
     connection: "joining",
   };
 }
@@ -80,8 +90,12 @@ export class CallSession extends Emitter {
     this.isVoice = isVoice;
     this.joinChoices = joinChoices;
     this.someone = someone;
-    /** @type {{id: string | null, name: string, isModerator: boolean}} */
-    this.self = { id: null, name: config.me, isModerator: false };
+    /** @type {{id: string | null, name: string, isModerator: boolean, hand: string | null}} */
+    this.self = { id: null, name: config.me, isModerator: false, hand: null };
+    /** @type {string[]} the reactions the server takes (welcome.reactions) */
+    this.reactions = [];
+    /** @type {Map<string, {name: string, since: string}>} who records the meeting, by peer id */
+    this.recordings = new Map();
     /** @type {Map<string, Participant>} */
     this.participants = new Map();
     /** @type {"joining" | "joined" | "reconnecting" | "closed"} */
@@ -137,17 +151,21 @@ export class CallSession extends Emitter {
     return true;
   }
 
-  /** @param {string} id @param {{name?: string, media?: any}} [info] */
+  /** @param {string} id @param {{name?: string, media?: any, hand?: string | null}} [info] */
   ensure(id, info = {}) {
     let participant = this.participants.get(id);
     if (!participant) {
       participant = makeParticipant(id, info, this.isVoice, this.someone);
       this.participants.set(id, participant);
       this.emit("participant-added", participant);
-    } else if (info.name || info.media) {
+      if (participant.hand) this.emitHands(null);
+    } else if (info.name || info.media || info.hand !== undefined) {
       if (info.name) participant.name = info.name;
       if (info.media) Object.assign(participant.media, info.media);
+      const handMoved = info.hand !== undefined && info.hand !== participant.hand;
+      if (handMoved) participant.hand = info.hand ?? null;
       this.emit("participant-updated", participant);
+      if (handMoved) this.emitHands(null);
     }
     return participant;
   }
@@ -159,6 +177,7 @@ export class CallSession extends Emitter {
     this.participants.delete(id);
     this.transport.remove(id);
     this.emit("participant-removed", participant);
+    if (participant.hand) this.emitHands(null); // a hand goes with its seat
   }
 
   removeAll() {
@@ -199,23 +218,69 @@ export class CallSession extends Emitter {
     this.emit("devices", { phase: "ready", result });
   }
 
+  // --- Hands and reactions (docs/protocol.md, `hand` and `reaction`) -----------------------
+
+  /** @param {boolean} raised */
+  setHand(raised) {
+    return this.signaling.send({ type: "hand", raised });
+  }
+
+  /** @param {string} reaction */
+  react(reaction) {
+    if (!this.reactions.includes(reaction)) return false;
+    return this.signaling.send({ type: "reaction", reaction });
+  }
+
+  /**
+   * Everyone whose hand is up, ours included, in the server's order: first raised first,
+   * equal times by peer id.
+   * @returns {{id: string, name: string, raisedAt: string, self: boolean}[]}
+   */
+  handQueue() {
+    const queue = [...this.participants.values()]
+      .filter((participant) => participant.hand)
+      .map((participant) => ({ id: participant.id, name: participant.name, raisedAt: /** @type {string} */ (participant.hand), self: false }));
+    if (this.self.id && this.self.hand) queue.push({ id: this.self.id, name: this.self.name, raisedAt: this.self.hand, self: true });
+    const at = (/** @type {string} */ iso) => new Date(iso).getTime();
+    return queue.sort((a, b) => at(a.raisedAt) - at(b.raisedAt) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** @param {boolean} on */
+  setRecording(on) {
+    return this.signaling.send({ type: "recording", on });
+  }
+
+  /** @param {{id: string, raisedAt: string | null, byModerator: boolean} | null} changed */
+  emitHands(changed) {
+    this.emit("hands", { queue: this.handQueue(), changed });
+  }
+
   // --- Leaving ----------------------------------------------------------------------------
 
   async leave() {
     if (this.leaving) return false;
     this.leaving = true;
+    await Promise.all(this.emit("leaving")); // a recording is saved first, for one
     this.removeAll();
     this.local.stop();
     await this.signaling.leave();
     return true;
   }
 
-  // The page goes away (closed tab, navigation): leave without waiting.
+  // The page goes away (closed tab, reload, navigation): leave without waiting. Firefox has
+  // shut the socket by now, so a beacon with the seat's token says it too (docs/protocol.md,
+  // "Leaving when the socket is already gone").
   pagehide() {
     if (this.leaving || this.ended) return;
     this.leaving = true;
+    const token = this.signaling.resumeToken;
     this.signaling.send({ type: "leave" });
     this.signaling.close();
+    if (token && this.config.leave_url && navigator.sendBeacon) {
+      const body = new FormData();
+      body.append("token", token);
+      navigator.sendBeacon(this.config.leave_url, body);
+    }
   }
 
   // --- Signaling --------------------------------------------------------------------------
@@ -237,7 +302,15 @@ export class CallSession extends Emitter {
         id: welcome.self.peer_id,
         name: welcome.self.name || this.config.me,
         isModerator: Boolean(welcome.self.is_moderator),
+        hand: typeof welcome.self.hand === "string" ? welcome.self.hand : null,
       };
+      this.reactions = Array.isArray(welcome.reactions) ? welcome.reactions.filter((/** @type {unknown} */ name) => typeof name === "string") : [];
+      this.recordings = new Map(
+        (Array.isArray(welcome.recordings) ? welcome.recordings : [])
+          .filter((/** @type {any} */ r) => typeof r?.peer_id === "string" && typeof r.since === "string")
+          .map((/** @type {any} */ r) => [r.peer_id, { name: String(r.name || this.someone), since: r.since }]),
+      );
+      this.emit("recordings", { changed: null });
       this.transport.configure({
         selfId: welcome.self.peer_id,
         iceServers: Array.isArray(welcome.ice_servers) ? welcome.ice_servers : [],
@@ -259,7 +332,8 @@ export class CallSession extends Emitter {
       // The server may still hold our previous seat for a while after a drop: not a person.
       const listed = (welcome.peers || [])
         .filter((/** @type {any} */ info) => !this.pastSelfIds.has(info.peer_id))
-        .map((/** @type {any} */ info) => this.ensure(info.peer_id, info).id);
+        .map((/** @type {any} */ info) => this.ensure(info.peer_id, { ...info, hand: info.hand ?? null }).id);
+      this.emitHands(null);
       this.mediaReady = this.mediaReady || this.acquireMedia();
       await this.mediaReady;
       if (generation !== this.welcomes || this.ended || this.leaving) return; // superseded
@@ -283,7 +357,11 @@ export class CallSession extends Emitter {
       if (this.isSomeoneElse(info.peer_id)) this.ensure(info.peer_id, info);
     });
 
-    signaling.on("peer-left", ({ peer_id: id }) => this.remove(id));
+    signaling.on("peer-left", ({ peer_id: id }) => {
+      this.remove(id);
+      // Their recording ended with their seat.
+      if (this.recordings.delete(id)) this.emit("recordings", { changed: { id, on: false } });
+    });
 
     signaling.on("media", (message) => {
       const participant = this.participants.get(message.from);
@@ -298,6 +376,35 @@ export class CallSession extends Emitter {
       if (!kind) return;
       await this.setMedia(kind, false);
       this.emit("moderator-request", { kind });
+    });
+
+    signaling.on("hand", ({ peer_id: id, raised_at: raisedAt, by_moderator: byModerator }) => {
+      const hand = typeof raisedAt === "string" ? raisedAt : null;
+      if (id === this.self.id) {
+        this.self = { ...this.self, hand };
+        this.emit("self", { ...this.self });
+      } else {
+        const participant = this.participants.get(id);
+        if (!participant) return;
+        participant.hand = hand;
+        this.emit("participant-updated", participant);
+      }
+      this.emitHands({ id, raisedAt: hand, byModerator: Boolean(byModerator) });
+    });
+
+    signaling.on("recording", ({ peer_id: id, name, since }) => {
+      if (typeof id !== "string") return;
+      const on = typeof since === "string";
+      if (on) this.recordings.set(id, { name: String(name || this.someone), since });
+      else if (!this.recordings.delete(id)) return;
+      this.emit("recordings", { changed: { id, on } });
+    });
+
+    signaling.on("reaction", ({ from: id, reaction }) => {
+      if (typeof reaction !== "string") return;
+      const name = id === this.self.id ? this.self.name : this.participants.get(id)?.name;
+      if (name === undefined) return; // someone we do not know (yet): nothing to float over
+      this.emit("reaction", { id, name, reaction });
     });
 
     signaling.on("role", ({ peer_id: id, is_moderator: isModerator }) => {

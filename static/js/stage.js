@@ -128,6 +128,8 @@ export function setupStage({ ui, isVoice, session, layout }) {
     ...(isVoice ? [] : [["V", () => gettext("Turn your camera off or on")]]),
     ["C", () => gettext("Open or close the chat")],
     ...(isVoice ? [] : [["S", () => gettext("Share your screen, or stop sharing it")]]),
+    ["H", () => gettext("Raise or lower your hand")],
+    [gettext("Space"), () => gettext("Hold to talk while muted (when push to talk is on)")],
     ["?", () => gettext("Show these shortcuts")],
   ];
 
@@ -164,6 +166,7 @@ export function setupStage({ ui, isVoice, session, layout }) {
       v: () => press(ui.camera),
       c: () => press(ui.chatToggle),
       s: () => press(screen?.button),
+      h: () => press(document.getElementById("toggle-hand")),
     }[event.key.toLowerCase()];
     if (!action) return;
     event.preventDefault();

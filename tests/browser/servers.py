@@ -17,9 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Browser, ConsoleMessage
-
-from tests.browser.conftest import Person
+from tests.browser.conftest import Browsers, Person
 from tests.servers_common import (
     REPO,
     START_TIMEOUT,
@@ -229,31 +227,16 @@ class Crowd:
     collected; close() fails the test if there were any. `websockets` lists the URL of every
     websocket any of their pages opened, in order."""
 
-    def __init__(self, browser: Browser, base_url: str) -> None:
-        self.browser = browser
+    def __init__(self, browsers: Browsers, base_url: str) -> None:
+        self.browsers = browsers
         self.base_url = base_url
         self.people: list[Person] = []
         self.websockets: list[str] = []
 
-    def person(self, name: str) -> Person:
-        context = self.browser.new_context(
-            viewport={"width": 1280, "height": 720}, base_url=self.base_url
-        )
-        page = context.new_page()
+    def person(self, name: str, *, engine: str = "chromium") -> Person:
         username = f"{name.lower()}-{uuid.uuid4().hex[:8]}"
-        who = Person(
-            name=name, username=username, context=context, page=page, base_url=self.base_url
-        )
-
-        def on_console(message: ConsoleMessage) -> None:
-            if "Content Security Policy" in message.text or "Content-Security-Policy" in (
-                message.text
-            ):
-                who.problems.append(f"CSP: {message.text}")
-
-        page.on("console", on_console)
-        page.on("pageerror", lambda error: who.problems.append(f"page error: {error}"))
-        page.on("websocket", lambda socket: self.websockets.append(socket.url))
+        who = self.browsers.new_person(engine, name, self.base_url, username)
+        who.page.on("websocket", lambda socket: self.websockets.append(socket.url))
         self.people.append(who)
         who.sign_up()
         return who
@@ -267,8 +250,8 @@ class Crowd:
 
 
 @contextmanager
-def crowd(browser: Browser, base_url: str) -> Iterator[Crowd]:
-    people = Crowd(browser, base_url)
+def crowd(browsers: Browsers, base_url: str) -> Iterator[Crowd]:
+    people = Crowd(browsers, base_url)
     try:
         yield people
     except BaseException:

@@ -11,26 +11,36 @@ from typing import Any
 import pytest
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.browser.conftest import OUTPUT, Person, Server, frames_decoded, wait_for_more_frames
+from tests.browser.conftest import (
+    OUTPUT,
+    Person,
+    Server,
+    each_pair,
+    for_pair,
+    frames_decoded,
+    screenshot,
+    wait_for_more_frames,
+)
 
 pytestmark = pytest.mark.browser
 
 People = Callable[..., Person]
 
 
+@each_pair
 def test_two_people_in_a_video_room_created_from_the_lobby_see_and_hear_each_other(
-    person: People,
+    person: People, engines: tuple[str, str]
 ) -> None:
-    alice, bob = person("Alice"), person("Bob")
-    room_url = alice.create_room("Standup")
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
+    room_url = alice.create_room(for_pair("Standup", engines))
 
     # Bob finds the room in his lobby, which lists Alice in it, and walks in.
     bob.page.goto(bob.url("/"))
-    room_item = bob.page.locator(".room-item", has_text="Standup")
+    room_item = bob.page.locator(".room-item", has_text=for_pair("Standup", engines))
     expect(room_item).to_contain_text("Alice")
-    bob.page.screenshot(path=str(OUTPUT / "lobby.png"))
+    bob.page.screenshot(path=screenshot("lobby", engines))
     bob.page.set_viewport_size({"width": 390, "height": 844})
-    bob.page.screenshot(path=str(OUTPUT / "lobby-phone.png"), full_page=True)
+    bob.page.screenshot(path=screenshot("lobby-phone", engines), full_page=True)
     bob.page.set_viewport_size({"width": 1280, "height": 720})
     room_item.locator(".room-link").click()
     expect(bob.page).to_have_url(room_url)
@@ -123,11 +133,12 @@ def test_someone_who_joins_later_sees_the_history_and_can_load_older_messages(
     expect(older).to_be_hidden()
 
 
+@each_pair
 def test_muting_the_microphone_and_turning_the_camera_off_show_badges_to_the_other_person(
-    person: People,
+    person: People, engines: tuple[str, str]
 ) -> None:
-    alice, bob = person("Alice"), person("Bob")
-    room_url = alice.create_room("Badges")
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
+    room_url = alice.create_room(for_pair("Badges", engines))
     bob.join(room_url)
     alice.wait_for_media(1)
     bob_on_alice = alice.tile(bob)
@@ -173,10 +184,14 @@ def test_leaving_returns_to_the_lobby_and_removes_the_tile_on_the_other_side(
     assert alice.page.evaluate("window.confab.peers.size") == 0
 
 
-def test_three_people_each_decode_two_remote_videos(person: People) -> None:
-    alice, bob = person("Alice"), person("Bob")
-    charlie = person("Charlie", viewport={"width": 390, "height": 844})
-    room_url = alice.create_room("Design review")
+@each_pair
+def test_three_people_each_decode_two_remote_videos(
+    person: People, engines: tuple[str, str]
+) -> None:
+    # Alice and Charlie on one engine, Bob on the other (when they differ).
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
+    charlie = person("Charlie", engine=engines[0], viewport={"width": 390, "height": 844})
+    room_url = alice.create_room(for_pair("Design review", engines))
     bob.join(room_url)
     charlie.join(room_url)
     for someone in (alice, bob, charlie):
@@ -191,21 +206,24 @@ def test_three_people_each_decode_two_remote_videos(person: People) -> None:
     charlie.page.get_by_role("button", name="Mute microphone").click()
     expect(alice.page.locator("#chat-messages .message")).to_have_count(2)
     expect(alice.tile(charlie).locator(".mic-off")).to_be_visible()
-    alice.page.screenshot(path=str(OUTPUT / "three-person-call.png"))
+    alice.page.screenshot(path=screenshot("three-person-call", engines))
 
     # Phone width: the chat is closed and opens over the stage.
     expect(charlie.page.locator("#chat")).to_be_hidden()
     expect(charlie.page.locator("#chat-unread")).to_be_visible()
-    charlie.page.screenshot(path=str(OUTPUT / "three-person-call-phone.png"))
+    charlie.page.screenshot(path=screenshot("three-person-call-phone", engines))
     charlie.page.get_by_role("button", name="Chat").click()
     expect(charlie.page.locator("#chat")).to_be_visible()
     expect(charlie.page.locator("#chat-messages .message")).to_have_count(2)
-    charlie.page.screenshot(path=str(OUTPUT / "three-person-call-phone-chat.png"))
+    charlie.page.screenshot(path=screenshot("three-person-call-phone-chat", engines))
 
 
-def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(person: People) -> None:
-    alice, bob = person("Alice"), person("Bob")
-    room_url = alice.create_room("Coffee chat", kind="voice")
+@each_pair
+def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(
+    person: People, engines: tuple[str, str]
+) -> None:
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
+    room_url = alice.create_room(for_pair("Coffee chat", engines), kind="voice")
     bob.join(room_url)
     for me, other in ((alice, bob), (bob, alice)):
         me.wait_for_media(1, video=False)
@@ -227,7 +245,7 @@ def test_a_voice_room_carries_audio_both_ways_and_sends_no_video(person: People)
             arg=me.page.evaluate("[...window.confab.peers.keys()][0]"),
             polling="raf",
         )
-    alice.page.screenshot(path=str(OUTPUT / "voice-room.png"))
+    alice.page.screenshot(path=screenshot("voice-room", engines))
 
 
 def test_when_the_browser_blocks_sound_the_video_still_plays_and_a_button_turns_sound_on(
@@ -389,10 +407,34 @@ KEPT_JS = """() => ({
 })"""
 
 
-def test_a_dropped_connection_resumes_its_seat_and_the_call_carries_on(person: People) -> None:
-    alice, bob = person("Alice"), person("Bob")
+def restart_ice_and_wait(someone: Person) -> None:
+    """An ICE restart from `someone`'s side of their only call, until it is done."""
+    before = someone.page.evaluate(UFRAG_JS)
+    someone.page.evaluate("[...window.confab.peers.values()][0].pc.restartIce()")
+    wait_ice_restarted(someone, before)
+
+
+def wait_ice_restarted(someone: Person, before: str) -> None:
+    """Until `someone`'s only call is stable and connected again with another ICE ufrag
+    than `before`."""
+    someone.page.wait_for_function(
+        """(before) => {
+             const pc = [...window.confab.peers.values()][0].pc;
+             const ufrag = pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
+             return pc.signalingState === "stable" && pc.connectionState === "connected"
+               && ufrag !== before;
+           }""",
+        arg=before,
+    )
+
+
+@each_pair
+def test_a_dropped_connection_resumes_its_seat_and_the_call_carries_on(
+    person: People, engines: tuple[str, str]
+) -> None:
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
     links = proxy_sockets(bob)
-    room_url = alice.create_room("Flaky network")
+    room_url = alice.create_room(for_pair("Flaky network", engines))
     bob.join(room_url)
     alice.wait_for_media(1)
     bob.wait_for_media(1)
@@ -426,17 +468,11 @@ def test_a_dropped_connection_resumes_its_seat_and_the_call_carries_on(person: P
     # Signaling goes through the new socket both ways: chat, and an ICE restart.
     bob.say("back again")
     expect(alice.page.locator("#chat-messages .message-body")).to_have_text(["back again"])
-    before = alice.page.evaluate(UFRAG_JS)
-    alice.page.evaluate("[...window.confab.peers.values()][0].pc.restartIce()")
-    alice.page.wait_for_function(
-        """(before) => {
-             const pc = [...window.confab.peers.values()][0].pc;
-             const ufrag = pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
-             return pc.signalingState === "stable" && pc.connectionState === "connected"
-               && ufrag !== before;
-           }""",
-        arg=before,
-    )
+    if engines == ("chromium", "chromium"):
+        restart_ice_and_wait(alice)
+    # Between engines the restart is left out: after one, Firefox sometimes decodes no
+    # video from Chromium for longer than this test waits (the gap the README names; the
+    # blocked-path restart of test_network is Chromium-only for the same reason).
 
     # A half-open socket: the page gives up on it (as its heartbeat does when the server
     # falls silent) while the server still holds it. The new socket takes the seat and the
@@ -514,8 +550,25 @@ def is_offer_message(message: str | bytes) -> bool:
     return isinstance(message, str) and json.loads(message).get("type") == "offer"
 
 
-def test_offers_that_cross_are_settled_by_perfect_negotiation(person: People) -> None:
-    alice, bob = person("Alice"), person("Bob")
+RESTART_ICE_JS = "[...window.confab.peers.values()][0].pc.restartIce()"
+ADD_M_LINE_JS = """() => {
+  const pc = [...window.confab.peers.values()][0].pc;
+  window.__m_lines = pc.getTransceivers().length;
+  pc.addTransceiver("audio", {direction: "inactive"});
+}"""
+NEGOTIATED_BOTH_M_LINES_JS = """() => {
+  const pc = [...window.confab.peers.values()][0].pc;
+  const transceivers = pc.getTransceivers();
+  return pc.signalingState === "stable" && transceivers.length === window.__m_lines + 2
+    && transceivers.every((t) => t.mid !== null) && pc.connectionState === "connected";
+}"""
+
+
+@each_pair
+def test_offers_that_cross_are_settled_by_perfect_negotiation(
+    person: People, engines: tuple[str, str]
+) -> None:
+    alice, bob = person("Alice", engine=engines[0]), person("Bob", engine=engines[1])
     # A proxy on each page's socket. While `holding`, what a page sends waits (in order)
     # until both pages have sent an offer; then both go out together: the offers cross.
     holding = False
@@ -545,25 +598,24 @@ def test_offers_that_cross_are_settled_by_perfect_negotiation(person: People) ->
 
     for someone in (alice, bob):
         someone.page.route_web_socket(re.compile(r"/ws/rooms/"), proxy_for(someone.name))
-    room_url = alice.create_room("Crossed wires")
+    room_url = alice.create_room(for_pair("Crossed wires", engines))
     bob.join(room_url)
     alice.wait_for_media(1)
     bob.wait_for_media(1)
     before = {someone.name: someone.page.evaluate(UFRAG_JS) for someone in (alice, bob)}
+    # Both renegotiate at once: an ICE restart each between Chromiums; between the engines
+    # an m-line each (an ICE restart there is the gap the README names, not this test's).
+    restart = engines == ("chromium", "chromium")
 
     holding = True
-    for someone in (alice, bob):  # both renegotiate at once (an ICE restart each)
-        someone.page.evaluate("[...window.confab.peers.values()][0].pc.restartIce()")
     for someone in (alice, bob):
-        someone.page.wait_for_function(
-            """(before) => {
-                 const pc = [...window.confab.peers.values()][0].pc;
-                 const ufrag = pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/)[1];
-                 return pc.signalingState === "stable" && pc.connectionState === "connected"
-                   && ufrag !== before;
-               }""",
-            arg=before[someone.name],
-        )
+        someone.page.evaluate(RESTART_ICE_JS if restart else ADD_M_LINE_JS)
+    for someone in (alice, bob):
+        if restart:
+            wait_ice_restarted(someone, before[someone.name])
+        else:
+            # Stable with both new m-lines (ours and theirs) negotiated.
+            someone.page.wait_for_function(NEGOTIATED_BOTH_M_LINES_JS)
     assert not holding, "the two offers never crossed"
     alice.wait_for_media(1)
     bob.wait_for_media(1)

@@ -24,8 +24,9 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 
+from tests.browser.conftest import Browsers
 from tests.browser.servers import Cluster, Crowd, cluster, crowd
 from tests.servers_common import wait_until
 
@@ -42,11 +43,11 @@ def finished_websockets(access_log: Path) -> list[tuple[str, str]]:
 
 
 def test_two_browsers_through_nginx_land_on_different_workers_and_see_each_other(
-    browser: Browser, tmp_path: Path
+    browsers: Browsers, tmp_path: Path
 ) -> None:
     with cluster(tmp_path / "cluster", workers=2) as running:
         access_log = running.logs / "nginx-access.log"
-        with crowd(browser, running.url) as people:
+        with crowd(browsers, running.url) as people:
             workers = call_across_workers(people, running, access_log)
 
         # Once the pages are closed nginx logs their call sockets: one to each worker's port.

@@ -5,6 +5,11 @@ The media path is blocked with traffic control on the namespace's loopback (ipro
 root inside the test's own network namespace): everything but the signaling server's TCP
 port goes into an HTB class of 8 bit/s, which starves the media (UDP, ICE over TCP, IPv6)
 while the websocket keeps working. Removing the qdisc restores the path.
+
+Chromium only: between Chromium and Firefox the repair reconnects, but video from the Firefox
+side did not come back within 30 s (2 frames), and Firefox's driver connection is a websocket
+on this same loopback, which the block would starve too (exempt its port, found with
+`ss -ltnp`, to try it).
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.browser.conftest import OUTPUT, Person, Server, wait_for_async
+from tests.browser.conftest import (
+    OUTPUT,
+    VIDEO_FRAMES_JS,
+    Person,
+    Server,
+    wait_for_async,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -30,16 +41,17 @@ def tc(*args: str) -> None:
 
 @contextmanager
 def media_path_blocked(server: Server) -> Iterator[None]:
-    port = str(urlsplit(server.url).port)
+    ports = [str(urlsplit(server.url).port)]
     tc("qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "20")
     try:
         tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit")
         tc("class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", "8bit")
-        for direction in ("dport", "sport"):  # the websocket and pages: full speed
-            tc(
-                "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
-                "u32", "match", "ip", direction, port, "0xffff", "flowid", "1:10",
-            )  # fmt: skip
+        for port in ports:  # the websocket and pages: full speed
+            for direction in ("dport", "sport"):
+                tc(
+                    "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+                    "u32", "match", "ip", direction, port, "0xffff", "flowid", "1:10",
+                )  # fmt: skip
         yield
     finally:
         tc("qdisc", "del", "dev", "lo", "root")
@@ -47,21 +59,18 @@ def media_path_blocked(server: Server) -> Iterator[None]:
 
 # The connection to the (only) other person: its state, ICE restarts and rebuilds so far,
 # the ICE username fragment of our side, and the video frames decoded from them.
-CONNECTION_JS = """async () => {
+CONNECTION_JS = f"""async () => {{
   const [peer] = window.confab.peers.values();
-  let frames = 0;
-  (await peer.pc.getStats()).forEach((r) => {
-    if (r.type === "inbound-rtp" && r.kind === "video") frames += r.framesDecoded || 0;
-  });
-  return {
+  const frames = await ({VIDEO_FRAMES_JS})();
+  return {{
     state: peer.pc.connectionState,
     restarts: peer.iceRestarts || 0,
     rebuilds: peer.rebuilds || 0,
     ufrag: (peer.pc.localDescription.sdp.match(/a=ice-ufrag:(\\S+)/) || [])[1],
     frames,
     tiles: document.querySelectorAll(".tile:not(.local):not(.screen)").length,
-  };
-}"""
+  }};
+}}"""
 
 
 def connection(someone: Person) -> dict[str, Any]:
@@ -69,12 +78,17 @@ def connection(someone: Person) -> dict[str, Any]:
 
 
 def wait_for_connection(someone: Person, condition: str, timeout: float) -> None:
-    wait_for_async(
-        someone.page,
-        f"async () => {{ const c = await ({CONNECTION_JS})(); return {condition}; }}",
-        polling=250,
-        timeout=timeout,
-    )
+    try:
+        wait_for_async(
+            someone.page,
+            f"async () => {{ const c = await ({CONNECTION_JS})(); return {condition}; }}",
+            polling=250,
+            timeout=timeout,
+        )
+    except Exception as error:
+        raise AssertionError(
+            f"{someone.name} ({someone.engine}): not {condition}: {connection(someone)}"
+        ) from error
 
 
 def test_a_blocked_media_path_is_repaired_by_an_ice_restart_and_video_comes_back(

@@ -100,7 +100,13 @@ class Worker:
         # Log records a test provoked on purpose (a Redis it stopped): see allow_errors.
         self.allowed: tuple[str, ...] = ()
         ready = self.healthy if healthy else self.answering
-        wait_until(ready, 30, f"worker {worker_id} to serve /healthz")
+        try:
+            wait_until(ready, 30, f"worker {worker_id} to serve /healthz")
+        except BaseException:
+            # Not handed to the test yet, so nobody else would stop it.
+            stop(self.process, timeout=10)
+            self.log.close()
+            raise
 
     @property
     def url(self) -> str:

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.exceptions import RequestAborted
 from django.test import override_settings
 
+from config import aborted
+from config.cache import SharedRedisCache
 from signaling.startup import log_startup_warnings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,6 +96,24 @@ def test_an_unknown_channel_layer_is_a_start_up_error():
     assert "CHANNEL_LAYER must be 'pubsub' or 'core'" in result.stderr
 
 
+def test_every_cache_of_a_process_shares_one_redis_client_per_server():
+    # Django builds a cache object per asyncio context, that is per websocket connection:
+    # each one connecting to Redis afresh cost every join a connection (config/cache.py).
+    redis = "redis://127.0.0.1:6379/0"
+    one, two = SharedRedisCache(redis, {}), SharedRedisCache(redis, {})
+    elsewhere = SharedRedisCache("redis://127.0.0.1:6379/1", {})
+    assert one._cache is two._cache
+    assert elsewhere._cache is not one._cache
+
+
+def test_with_redis_sessions_are_read_from_the_cache_first():
+    code = "from django.conf import settings; print(settings.SESSION_ENGINE, settings.CACHES)"
+    result = manage("shell", "-c", code, DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/0")
+    assert result.returncode == 0, result.stderr
+    assert "django.contrib.sessions.backends.cached_db" in result.stdout
+    assert "config.cache.SharedRedisCache" in result.stdout
+
+
 def unconfigured_ice_settings() -> dict[str, Any]:
     """STUN_URLS, TURN_URLS and TURN_SECRET of a server started with nothing configured."""
     names = ["STUN_URLS", "TURN_URLS", "TURN_SECRET"]
@@ -144,3 +165,19 @@ def test_no_start_up_warning_once_there_is_a_turn_server(caplog):
     with caplog.at_level(logging.WARNING, logger="confab"):
         log_startup_warnings()
     assert caplog.records == []
+
+
+def test_a_request_aborted_by_a_stopping_server_is_not_an_error(caplog, expected_errors) -> None:
+    # Only the aborted request is let go; any other unretrieved exception is still an ERROR.
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level("INFO"):
+            for failure in (RequestAborted(), ValueError("a real one")):
+                context = {"message": "Task exception was never retrieved", "exception": failure}
+                aborted.handle(loop, context)
+    finally:
+        loop.close()
+    assert ("INFO", "a request was still in flight when the server stopped") in [
+        (r.levelname, r.getMessage()) for r in caplog.records
+    ]
+    assert expected_errors.messages() == ["ERROR asyncio: Task exception was never retrieved"]

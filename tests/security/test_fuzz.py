@@ -72,6 +72,10 @@ TYPES = [
     "unlock",
     "end",
     "hide-chat",
+    "hand",
+    "lower-hand",
+    "reaction",
+    "recording",
     "dance",
     "",
 ]
@@ -150,6 +154,9 @@ def message(draw: st.DrawFn) -> tuple[int, str | bytes]:
                         "id": st.integers(-5, 10_000),
                         "minutes": st.none() | st.integers(-5, 10**7),
                         "reason": st.none() | text,
+                        "raised": st.booleans(),
+                        "on": st.booleans(),
+                        "reaction": st.sampled_from(["clap", "heart", "dance"]) | text,
                     },
                 )
             )
@@ -255,7 +262,16 @@ class Fleet:
         self.barrier += 1
         token = str(self.barrier)
         await peer.send({"type": "ping", "id": token})
+        deadline = asyncio.get_running_loop().time() + 60
         while True:
+            # The application behind this socket ended without closing it (an exception
+            # outside the consumer's dispatch): say what it was, rather than ping forever.
+            if peer.ws.future.done():
+                peer.ws.future.result()
+                raise AssertionError(f"peer {index}'s application ended without a close")
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"peer {index} did not answer ping {token} within 60 s; tasks:\n" + waiting_tasks()
+            )
             # receive_nothing, not a receive timeout: the latter cancels the application.
             if await peer.ws.receive_nothing(1):
                 # Our ping was rate limited (the batch spent the bucket): ask again.
@@ -315,6 +331,16 @@ class Fleet:
         unseen = {stored_chat[i] for i in set(stored_chat) - self.acked}
         assert unseen <= closed_users, unseen
         self.acked |= set(stored_chat) if unseen else set()
+
+
+def waiting_tasks() -> str:
+    """Where every task of the loop waits: what a stuck consumer is stuck on."""
+    lines = []
+    for task in asyncio.all_tasks():
+        frames = task.get_stack()
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        lines.append(f"{task.get_name()}: {where}")
+    return "\n".join(lines)
 
 
 @pytest.fixture

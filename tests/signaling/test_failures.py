@@ -180,9 +180,9 @@ async def test_a_join_while_the_database_is_down_closes_with_4503_and_takes_noth
 
 
 async def test_a_join_whose_session_cannot_be_read_closes_with_4503(alice, room, join, monkeypatch):
-    import channels.auth
+    from signaling import outages
 
-    monkeypatch.setattr(channels.auth, "get_user", async_failing(DATABASE_DOWN))
+    monkeypatch.setattr(outages, "read_user", async_failing(DATABASE_DOWN))
     refused = await join(alice, room, expect_welcome=False)
     assert (refused.welcome["code"], refused.welcome["refusal"]) == (4503, "unavailable")
     await assert_seats_are()

@@ -2,15 +2,16 @@
 # Installs and starts what the test suite needs on a fresh Debian machine, and does
 # nothing on a machine that already has it. Called by `make test`.
 #
-# - Debian packages: chromium (browser tests), coturn (TURN tests), janus (the SFU: its
-#   driver's tests and SFU rooms in the browser suite), nginx (cluster tests),
+# - Debian packages: chromium, firefox-esr and xvfb (browser tests), coturn (TURN tests), janus
+#   (the SFU: its driver's tests and SFU rooms in the browser suite), nginx (cluster tests),
 #   redis-server and postgresql (channel layer and database tests), gettext (translations),
-#   fonts-noto-cjk (the zh-hans pages render in Chinese, not boxes).
+#   fonts-noto-cjk and fonts-noto-color-emoji (zh-hans pages and reactions render as
+#   themselves, not boxes).
 # - PostgreSQL answering on 127.0.0.1:5432 and Redis on 127.0.0.1:6379: the machine's own
 #   if they run, otherwise started here.
 set -euo pipefail
 
-packages=(chromium fonts-noto-cjk coturn janus nginx-light redis-server postgresql gettext iproute2 util-linux procps)
+packages=(chromium firefox-esr xvfb fonts-noto-cjk fonts-noto-color-emoji coturn janus nginx-light redis-server postgresql gettext iproute2 util-linux procps)
 need_install=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -14,10 +14,18 @@
 //   "change"    {media}: the state changed, whatever the cause (the page repaints, the
 //               session tells the server)
 //   "lost"      {kind}: a device stopped by itself (unplugged, taken by another app)
+//   "processing" {on}: the microphone's voice processing was turned on or off
 import { Emitter } from "../emitter.js";
 
 export const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 }, frameRate: { ideal: 24 } };
 const SCREEN_CONSTRAINTS = { video: { frameRate: { ideal: 15, max: 30 } }, audio: false };
+
+/**
+ * The browser's own voice processing, all together: noise suppression, echo cancellation,
+ * automatic gain. Off is for a good microphone or music, where they do harm.
+ * @param {boolean} on
+ */
+export const voiceProcessing = (on) => ({ noiseSuppression: on, echoCancellation: on, autoGainControl: on });
 
 /** @typedef {"audio" | "video" | "screen"} MediaKind */
 /** @typedef {{audio: boolean, video: boolean, screen: boolean}} MediaState */
@@ -51,6 +59,12 @@ export class LocalMedia extends Emitter {
     /** @type {MediaState} */
     this.state = { audio: false, video: false, screen: false };
     this.screenSupported = kinds.includes("video") && Boolean(navigator.mediaDevices?.getDisplayMedia);
+    this.processing = true; // voiceProcessing(): what browsers do by default
+  }
+
+  /** What a microphone is asked for: the voice processing chosen. */
+  audioConstraints() {
+    return voiceProcessing(this.processing);
   }
 
   /** @returns {MediaState} a copy */
@@ -79,8 +93,8 @@ export class LocalMedia extends Emitter {
     }
     const video = this.kinds.includes("video");
     const attempts = video
-      ? [{ audio: true, video: VIDEO_CONSTRAINTS }, { audio: true }, { video: VIDEO_CONSTRAINTS }]
-      : [{ audio: true }];
+      ? [{ audio: this.audioConstraints(), video: VIDEO_CONSTRAINTS }, { audio: this.audioConstraints() }, { video: VIDEO_CONSTRAINTS }]
+      : [{ audio: this.audioConstraints() }];
     let stream = null;
     let failure = null;
     for (const constraints of attempts) {
@@ -94,7 +108,9 @@ export class LocalMedia extends Emitter {
     }
     for (const track of stream ? stream.getTracks() : []) {
       if (off[/** @type {"audio" | "video"} */ (track.kind)]) track.enabled = false;
-      this.addTrack(track);
+      const ready = await this.processed(track);
+      if (ready !== track) track.stop();
+      this.addTrack(ready);
     }
     this.state.audio = Boolean(this.track("audio")?.enabled);
     this.state.video = Boolean(this.track("video")?.enabled);
@@ -135,6 +151,10 @@ export class LocalMedia extends Emitter {
   async useTrack(track) {
     const kind = /** @type {"audio" | "video"} */ (track.kind);
     const old = this.track(kind);
+    if (old) track.enabled = old.enabled;
+    const ready = await this.processed(track);
+    if (ready !== track) track.stop();
+    track = ready;
     if (old) {
       track.enabled = old.enabled;
       await Promise.all(this.emit("replaced", { old, track }));
@@ -171,6 +191,74 @@ export class LocalMedia extends Emitter {
       this.changed();
     }
     return value;
+  }
+
+  /**
+   * Turn the microphone's voice processing on or off (voiceProcessing), on the live
+   * microphone and on every one from now on. Nothing is renegotiated: applyConstraints
+   * where the engine changes processing on a live track (Firefox), otherwise a new track
+   * of the same microphone with it, put into the same senders (Chromium changes it only
+   * when the device opens). Resolves to the microphone's settings afterwards.
+   * @param {boolean} on
+   */
+  async setProcessing(on) {
+    this.processing = on;
+    const track = this.track("audio");
+    if (track) {
+      const ready = await this.processed(track);
+      if (ready !== track) await this.useTrack(ready);
+    }
+    this.emit("processing", { on });
+    return this.track("audio")?.getSettings() ?? null;
+  }
+
+  /**
+   * Whether this microphone can have its voice processing on and off (a fake or some
+   * professional devices offer only one; then there is nothing to switch).
+   */
+  processingSwitchable() {
+    const track = this.track("audio");
+    const capabilities = /** @type {Record<string, unknown>} */ (track?.getCapabilities?.() || {});
+    const offered = capabilities.noiseSuppression;
+    return !Array.isArray(offered) || (offered.includes(true) && offered.includes(false));
+  }
+
+  /** @param {MediaStreamTrack} track */
+  hasProcessing(track) {
+    const settings = /** @type {Record<string, unknown>} */ (track.getSettings());
+    const capabilities = /** @type {Record<string, unknown>} */ (track.getCapabilities?.() || {});
+    return Object.entries(voiceProcessing(this.processing)).every(([name, value]) => {
+      const offered = capabilities[name];
+      // Unknown to the engine, already so, or not possible on this device: nothing to do.
+      return settings[name] === undefined || settings[name] === value || (Array.isArray(offered) && !offered.includes(value));
+    });
+  }
+
+  /**
+   * `track` with the wanted voice processing, or a new track of the same microphone that
+   * has it (its `enabled` copied). Anything else than audio is returned as it is.
+   * @param {MediaStreamTrack} track
+   */
+  async processed(track) {
+    if (track.kind !== "audio" || this.hasProcessing(track)) return track;
+    try {
+      await track.applyConstraints({ ...track.getConstraints(), ...voiceProcessing(this.processing) });
+    } catch (error) {
+      console.warn("media: voice processing not applied to the live track", error);
+    }
+    if (this.hasProcessing(track)) return track;
+    const { deviceId } = track.getSettings();
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { ...voiceProcessing(this.processing), ...(deviceId ? { deviceId: { exact: deviceId } } : {}) },
+      });
+      const [fresh] = stream.getAudioTracks();
+      fresh.enabled = track.enabled;
+      return fresh;
+    } catch (error) {
+      console.warn("media: the microphone could not be opened again with its new processing", error);
+      return track;
+    }
   }
 
   // Throws when the screen could not be had for another reason than a refusal.

@@ -117,6 +117,21 @@ function fingerprint(sdp) {
   return (sdp.match(/^a=fingerprint:(.+)$/m) || [])[1]?.trim() || null;
 }
 
+/**
+ * Our first answer to `offer`, with the DTLS roles that Firefox can keep. Firefox answers every
+ * re-offer with a=setup:active (DTLS client) whatever its role; an answerer must keep its role,
+ * and Chromium refuses an answer that flips its own ("Failed to set SSL role for the
+ * transport"), staying in have-local-offer for good: an ICE restart, a screen or a new track
+ * between the two would never settle. So the Firefox side is the DTLS client from the start:
+ * a Firefox offer (its o= line says SDPARTA) is answered a=setup:passive. (Offering
+ * a=setup:active ourselves is not allowed: an offerer must say actpass.)
+ * @param {string} offer @param {string} answer
+ */
+function answerKeepingFirefoxActive(offer, answer) {
+  if (!/^o=mozilla\.\.\.THIS_IS_SDPARTA/m.test(offer)) return answer;
+  return answer.replace(/^a=setup:active(?=\r?$)/gm, "a=setup:passive");
+}
+
 export class MeshTransport extends Emitter {
   /** @param {import("./index.js").TransportOptions} options */
   constructor({ signaling, local, accept }) {
@@ -480,7 +495,13 @@ export class MeshTransport extends Emitter {
     for (const candidate of link.pendingCandidates.splice(0)) await this.addCandidate(link, candidate);
     if (description.type === "offer") {
       await this.attachLocalTracks(link, true);
-      await pc.setLocalDescription();
+      if (pc.currentLocalDescription) {
+        await pc.setLocalDescription();
+      } else {
+        const answer = await pc.createAnswer();
+        const sdp = answerKeepingFirefoxActive(description.sdp, answer.sdp || "");
+        await pc.setLocalDescription({ type: "answer", sdp });
+      }
       this.signaling.send({ type: "answer", to: link.id, sdp: pc.localDescription?.sdp });
     }
   }
