@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "rooms.middleware.GuestOnlyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -278,6 +279,9 @@ JOINS_PER_MINUTE = env.int("JOINS_PER_MINUTE", default=20)
 LOGIN_FAILURES_LIMIT = env.int("LOGIN_FAILURES_LIMIT", default=5)  # per 15 minutes
 ROOM_PASSWORD_FAILURES_LIMIT = env.int("ROOM_PASSWORD_FAILURES_LIMIT", default=5)  # per 15 min
 THROTTLE_WINDOW = 15 * 60
+# Guests (rooms/guests.py) one address may become in an hour, whatever links it holds: each
+# is a row in the user table, and a link for everyone must not fill it.
+GUESTS_PER_ADDRESS_PER_HOUR = env.int("GUESTS_PER_ADDRESS_PER_HOUR", default=30)
 
 # The cache holds the throttling counters: shared through Redis when there is one.
 if REDIS_URL:

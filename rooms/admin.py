@@ -18,10 +18,14 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rooms import moderation, views
-from rooms.forms import ThrottledAdminLoginForm
+from django import forms
+
+from rooms import guests, moderation, views
+from rooms.forms import InviteForm, ThrottledAdminLoginForm
 from rooms.models import (
     ChatMessage,
+    Guest,
+    Invite,
     ModerationAction,
     Presence,
     Profile,
@@ -220,6 +224,93 @@ class RoomBanAdmin(admin.ModelAdmin[RoomBan]):
             moderation.lift_ban,
             "Lifted %(count)d ban(s).",
         )
+
+
+class AdminInviteForm(forms.ModelForm[Invite]):
+    """A new invite link from the admin: the room, and InviteForm's expiry and uses."""
+
+    hours = InviteForm.base_fields["hours"]
+
+    class Meta:
+        model = Invite
+        fields = ["room", "max_uses"]
+
+
+@admin.register(Invite)
+class InviteAdmin(admin.ModelAdmin[Invite]):
+    """Invite links (rooms/guests.py). A new one's URL is shown once, in the message after
+    saving: only its hash is stored. Links are revoked, never edited."""
+
+    actions = ["revoke", "revoke_and_remove_guests"]
+    form = AdminInviteForm
+    list_display = ["room", "created_by", "created_at", "expires_at", "uses", "max_uses", "state"]
+    list_filter = ["room", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["room__name", "created_by__username"]
+
+    @admin.display(description=_("state"))
+    def state(self, invite: Invite) -> str:
+        return str(Invite.State(invite.state()).label)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Invite, form: Any, change: bool) -> None:
+        made, secret = guests.create_invite(
+            form.cleaned_data["room"],
+            request.user,  # type: ignore[arg-type]
+            hours=form.cleaned_data["hours"],
+            max_uses=form.cleaned_data["max_uses"],
+            source="admin",
+        )
+        for name in ("pk", "secret_hash", "created_by", "created_at", "expires_at"):
+            setattr(obj, name, getattr(made, name))
+        url = request.build_absolute_uri(reverse("invite", args=[secret]))
+        self.message_user(
+            request,
+            _("The invite link (copy it now, it is shown only once): %(url)s") % {"url": url},
+            messages.WARNING,
+        )
+
+    def _revoke(self, request: HttpRequest, queryset: QuerySet[Invite], remove: bool) -> None:
+        removed = 0
+        for invite in queryset.select_related("room"):
+            try:
+                removed += guests.revoke_invite(
+                    invite,
+                    request.user,  # type: ignore[arg-type]
+                    remove_guests=remove,
+                    source="admin",
+                )
+            except PermissionError as problem:
+                self.message_user(request, f"{invite}: {problem}", messages.ERROR)
+        self.message_user(request, f"Revoked; {removed} guest visit(s) ended.", messages.SUCCESS)
+
+    @admin.action(description=_("Revoke the selected links"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
+        self._revoke(request, queryset, remove=False)
+
+    @admin.action(description=_("Revoke the selected links and remove their guests"))
+    def revoke_and_remove_guests(self, request: HttpRequest, queryset: QuerySet[Invite]) -> None:
+        self._revoke(request, queryset, remove=True)
+
+
+@admin.register(Guest)
+class GuestAdmin(admin.ModelAdmin[Guest]):
+    """Who came in by which link. Read-only: ban a guest like anyone, from Presences."""
+
+    list_display = ["name", "room", "invite", "created_at", "ended_at"]
+    list_filter = ["room", ("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__profile__display_name", "room__name"]
+
+    @admin.display(description=_("name"))
+    def name(self, guest: Guest) -> str:
+        return str(guest.user.profile.display_name) if hasattr(guest.user, "profile") else ""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(ModerationAction)

@@ -28,7 +28,7 @@ def room_group(room_id: int) -> str:
 # Why a seat ended, as the others see it (protocol `peer-left.reason`).
 LeftReason = Literal["left", "disconnected", "kicked", "banned", "timeout"]
 # Why a moderator removed someone (the removed person's refusal code).
-RemovedReason = Literal["kicked", "banned"]
+RemovedReason = Literal["kicked", "banned", "invite_revoked"]
 MediaKind = Literal["audio", "video"]
 
 
@@ -38,6 +38,7 @@ class PeerInfo(TypedDict):
     media: dict[str, bool]
     hand: str | None  # when they raised their hand (ISO 8601), or None
     is_moderator: bool
+    is_guest: bool  # came in by an invite link, without an account
 
 
 class PeerJoined(TypedDict):

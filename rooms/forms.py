@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from rooms import services, throttle
+from rooms import guests, services, throttle
 from rooms.models import MAX_CAPACITY, MIN_CAPACITY, SFU_MAX_CAPACITY, Profile, Room
 
 # The error code of a refusal by the sign-in throttle: views answer it with 429.
@@ -172,3 +172,41 @@ class RoomForm(forms.Form):
 
 class RoomPasswordForm(forms.Form):
     password = forms.CharField(label=_("Room password"), widget=forms.PasswordInput)
+
+
+class GuestNameForm(forms.Form):
+    """The name a guest is shown by (rooms/guests.py)."""
+
+    name = forms.CharField(
+        label=_("Your name"),
+        max_length=guests.NAME_MAX_LENGTH,
+        help_text=_("The others in the call see this name, marked as a guest."),
+    )
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise ValidationError(_("Please enter a name."), code="required")
+        return name
+
+
+class InviteForm(forms.Form):
+    """A moderator's new invite link: how long it lasts and how many guests it lets in."""
+
+    hours = forms.TypedChoiceField(
+        label=_("Expires after"),
+        coerce=int,
+        choices=[
+            (1, _("1 hour")),
+            (24, _("1 day")),
+            (24 * 7, _("7 days")),
+        ],
+        initial=guests.DEFAULT_EXPIRY_HOURS,
+    )
+    max_uses = forms.IntegerField(
+        label=_("Uses"),
+        min_value=1,
+        max_value=guests.MAX_USES_LIMIT,
+        required=False,
+        help_text=_("Empty: any number of guests until it expires."),
+    )

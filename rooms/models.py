@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Length
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
@@ -204,6 +204,8 @@ class Presence(models.Model):
     hand_raised_at = models.DateTimeField(null=True, blank=True)
     # This seat's page is recording the meeting (rooms/meeting.py), since then.
     recording_since = models.DateTimeField(null=True, blank=True)
+    # Came in by an invite link, without an account (rooms/guests.py): shown as "guest".
+    is_guest = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["joined_at", "id"]
@@ -224,6 +226,7 @@ class Presence(models.Model):
             "media": {"audio": self.audio, "video": self.video, "screen": self.screen},
             "hand": self.hand_raised_at.isoformat() if self.hand_raised_at else None,
             "is_moderator": self.is_moderator,
+            "is_guest": self.is_guest,
         }
 
 
@@ -247,6 +250,9 @@ class RoomBan(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True)
     lifted_at = models.DateTimeField(null=True, blank=True)
+    # A banned guest's browser (the hash of its Guest.browser_key): a guest has no account
+    # to come back with, so the ban holds against the browser on every link to the room.
+    browser_key = models.CharField(max_length=64, blank=True, db_index=True)
 
     objects = RoomBanQuerySet.as_manager()
 
@@ -293,6 +299,8 @@ class ModerationAction(models.Model):
         HIDE_MESSAGE = "hide_message", _("Hide message")
         PROMOTE = "promote", _("Make moderator")
         LOWER_HAND = "lower_hand", _("Lower hand")
+        INVITE = "invite", _("Invite link made")
+        REVOKE_INVITE = "revoke_invite", _("Invite link revoked")
 
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderation_actions")
     actor = models.ForeignKey(
@@ -318,3 +326,82 @@ class ModerationAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} in {self.room}"
+
+
+class Invite(models.Model):
+    """A link that lets people without an account into one room (rooms/guests.py). Only
+    the SHA-256 of its secret is kept: the link is shown once, to whoever made it."""
+
+    class State(models.TextChoices):
+        VALID = "valid", _("Valid")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+        USED_UP = "used_up", _("Used up")
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="invites")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    # None: as many guests as the link reaches until it expires.
+    max_uses = models.PositiveIntegerField(_("uses allowed"), null=True, blank=True)
+    uses = models.PositiveIntegerField(_("used"), default=0, editable=False)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_uses__isnull=True) | Q(uses__lte=F("max_uses")),
+                name="invite_uses_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invite to {self.room} ({self.state()})"
+
+    def state(self, now: datetime | None = None) -> str:
+        if self.revoked_at is not None:
+            return self.State.REVOKED
+        if self.expires_at <= (now or timezone.now()):
+            return self.State.EXPIRED
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return self.State.USED_UP
+        return self.State.VALID
+
+    def as_item(self) -> dict[str, object]:
+        """The invite list of the call page (views.room_invites)."""
+        return {
+            "id": self.pk,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "max_uses": self.max_uses,
+            "uses": self.uses,
+            "state": self.state(),
+        }
+
+
+class Guest(models.Model):
+    """Someone who came in by an invite: a Django user without a usable password, who may
+    enter `room` only, until their visit ends (they leave, are removed or banned, or the
+    link is revoked with its guests)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guest"
+    )
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="guests")
+    invite = models.ForeignKey(
+        Invite, on_delete=models.SET_NULL, null=True, related_name="guests"
+    )
+    # The SHA-256 of the browser's confab_browser cookie, for bans (RoomBan.browser_key).
+    browser_key = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"guest {self.user} in {self.room}"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
-from rooms import access, events, meeting, services
+from rooms import access, events, guests, meeting, services
 from rooms.models import ChatMessage, ModerationAction, Presence, Room, RoomBan, RoomModerator
 
 if TYPE_CHECKING:
@@ -152,7 +152,10 @@ def ban(
             banned_by=actor.user,
             reason=reason[:200],
             expires_at=expires_at,
+            # A guest has no account to come back with: the ban holds against the browser.
+            browser_key=guests.browser_key_of(banned_user.pk),
         )
+        guests.end_visits([banned_user.pk])
         _record(room, actor, Kind.BAN, target=banned_user, reason=reason)
         everywhere = list(Presence.objects.filter(room=room, user=banned_user))
         _remove(room, everywhere, "banned", expires_at)

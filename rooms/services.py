@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
-from rooms import access, events, throttle
+from rooms import access, events, guests, throttle
 from rooms.models import (
     CHAT_MAX_LENGTH,
     MAX_CAPACITY,
@@ -126,6 +126,10 @@ class JoinRefused(Exception):  # noqa: N818 - a refusal, not a programming error
     FULL = "full"
     TOO_MANY_CONNECTIONS = "too_many_connections"
     TOO_MANY_JOINS = "too_many_joins"
+    # A guest (rooms/guests.py) may enter their own room only, and only until their visit
+    # ends (they pressed Leave, were banned, or their link was revoked with its guests).
+    GUEST_OTHER_ROOM = "guest_other_room"
+    GUEST_ENDED = "guest_ended"
 
     def __init__(self, reason: str, **data: Any) -> None:
         super().__init__(reason)
@@ -187,6 +191,7 @@ def join_room(
     # Counted before anything else, so refused attempts count too (a reconnect loop).
     if throttle.hit("join", str(user.pk), window=60) > settings.JOINS_PER_MINUTE:
         raise JoinRefused(JoinRefused.TOO_MANY_JOINS)
+    guest_room = guests.guest_room_id(session)
     with transaction.atomic():
         locked = _lock_for_admission(slug, user.pk)
         if locked is None or not locked[0].is_open:
@@ -196,6 +201,12 @@ def join_room(
         if facts.user_is_banned:
             until = facts.user_banned_until.isoformat() if facts.user_banned_until else None
             raise JoinRefused(JoinRefused.BANNED, until=until)
+        # After the ban: a banned guest's visit has ended too, and the ban says more.
+        if guest_room is not None:
+            if guest_room != room.pk:
+                raise JoinRefused(JoinRefused.GUEST_OTHER_ROOM)
+            if guests.visit_ended(user.pk):
+                raise JoinRefused(JoinRefused.GUEST_ENDED)
         if room.is_private and not (moderator or access.gave_password(session, room)):
             raise JoinRefused(JoinRefused.PASSWORD_REQUIRED)
         if room.is_locked and not moderator:
@@ -223,6 +234,7 @@ def join_room(
             audio=audio,
             video=video and not is_voice,
             is_moderator=moderator,
+            is_guest=guest_room is not None,
         )
         room.last_activity_at = timezone.now()
         room.save(update_fields=["last_activity_at"])

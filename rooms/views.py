@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView, PasswordChangeView
@@ -19,8 +19,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import access, services, throttle
+from rooms import access, guests, services, throttle
 from rooms.forms import (
+    GuestNameForm,
+    InviteForm,
     RoomForm,
     RoomPasswordForm,
     SignUpForm,
@@ -28,7 +30,7 @@ from rooms.forms import (
     ThrottledPasswordChangeForm,
     refused_by_throttle,
 )
-from rooms.models import Room, display_name
+from rooms.models import Invite, Room, display_name
 
 
 def answer_throttled(form: Form, response: HttpResponse) -> HttpResponse:
@@ -117,6 +119,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
     room = _open_room(slug)
     if not access.has_access(request.session, room, request.user):
         return _room_password(request, room)
+    is_guest = guests.guest_room_id(request.session) is not None
+    moderator = access.is_moderator(room, request.user)
     config = {
         "slug": room.slug,
         "name": room.name,
@@ -126,7 +130,11 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "messages_url": f"/rooms/{room.slug}/messages",
         "people_url": f"/rooms/{room.slug}/people",
         "leave_url": f"/rooms/{room.slug}/leave",
-        "lobby_url": "/",
+        # A guest has no lobby: Leave ends their visit (the goodbye form) instead.
+        "lobby_url": None if is_guest else "/",
+        "is_guest": is_guest,
+        # Moderators make and revoke invite links there (static/js/invites.js).
+        "invites_url": f"/rooms/{room.slug}/invites" if moderator else None,
         "me": display_name(request.user),  # type: ignore[arg-type]
         # "Make moderator" only in the menus of those the server lets promote.
         "can_promote": access.may_promote(room, request.user),
@@ -144,7 +152,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
             zip(("rate", "burst"), settings.RATE_LIMITS["reaction"], strict=True)
         ),
     }
-    return render(request, "rooms/room.html", {"room": room, "config": config})
+    context = {"room": room, "config": config, "is_guest": is_guest}
+    return render(request, "rooms/room.html", context)
 
 
 def _room_password(request: HttpRequest, room: Room) -> HttpResponse:
@@ -220,3 +229,140 @@ def room_leave(request: HttpRequest, slug: str) -> HttpResponse:
     token = request.POST.get("token", "")[:200]
     services.leave_by_token(slug=slug, user=request.user, token=token)
     return HttpResponse(status=204)
+
+
+# --- Guests by invitation (rooms/guests.py) --------------------------------------------------
+
+INVITE_REFUSAL_STATUS = {
+    guests.InviteRefused.UNKNOWN: 404,
+    guests.InviteRefused.EXPIRED: 410,
+    guests.InviteRefused.REVOKED: 410,
+    guests.InviteRefused.USED_UP: 410,
+    guests.InviteRefused.ROOM_CLOSED: 410,
+    guests.InviteRefused.BANNED: 403,
+    guests.InviteRefused.TOO_MANY: 429,
+}
+
+
+def _with_browser_key(request: HttpRequest, response: HttpResponse, raw: str) -> HttpResponse:
+    if request.COOKIES.get(guests.BROWSER_COOKIE) != raw:
+        response.set_cookie(
+            guests.BROWSER_COOKIE,
+            raw,
+            max_age=guests.BROWSER_COOKIE_AGE,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def invite(request: HttpRequest, secret: str) -> HttpResponse:
+    """An invite link: who holds it picks a name and joins its room as a guest."""
+    raw_key = request.COOKIES.get(guests.BROWSER_COOKIE) or guests.new_browser_key()
+    form = GuestNameForm(request.POST or None)
+    try:
+        the_invite = guests.invite_for(secret[:100])
+        guests.check_browser(the_invite, raw_key)
+        room = the_invite.room
+        if guests.guest_room_id(request.session) == room.pk and not guests.visit_ended(
+            request.user.pk
+        ):
+            return redirect("room", slug=room.slug)  # already their guest: back in
+        if request.user.is_authenticated and guests.guest_room_id(request.session) is None:
+            # A member needs no guest account; the link stands for the room's password.
+            access.grant_access(request.session, room)
+            return redirect("room", slug=room.slug)
+        if request.method == "POST" and form.is_valid():
+            visit = guests.redeem(
+                secret[:100],
+                name=form.cleaned_data["name"],
+                raw_browser_key=raw_key,
+                address=str(request.META.get("REMOTE_ADDR", "")),
+            )
+            login(request, visit.user, backend="django.contrib.auth.backends.ModelBackend")
+            guests.start_session(request.session, visit.guest)
+            return _with_browser_key(request, redirect("room", slug=room.slug), raw_key)
+    except guests.InviteRefused as refused:
+        if refused.reason == guests.InviteRefused.BAD_NAME:
+            form.add_error("name", _("Please enter a name."))
+        else:
+            response = render(
+                request,
+                "rooms/invite_refused.html",
+                {"refusal": refused.reason},
+                status=INVITE_REFUSAL_STATUS[refused.reason],
+            )
+            return _with_browser_key(request, response, raw_key)
+    response = render(request, "rooms/invite.html", {"room": the_invite.room, "form": form})
+    return _with_browser_key(request, response, raw_key)
+
+
+@require_POST
+def room_goodbye(request: HttpRequest, slug: str) -> HttpResponse:
+    """Leave pressed on the call page. A guest's visit ends here, and their session."""
+    if guests.guest_room_id(request.session) is None:
+        return redirect("lobby")
+    room = Room.objects.filter(slug=slug).first()
+    guests.leave(request.user, request.session)
+    logout(request)
+    return render(request, "rooms/goodbye.html", {"room": room})
+
+
+def moderators_only(
+    view: Callable[..., JsonResponse],
+) -> Callable[..., JsonResponse]:
+    """A JSON view of an open room for its moderators (403 for others)."""
+
+    @login_required
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, slug: str, **kwargs: Any) -> JsonResponse:
+        room = _open_room(slug)
+        if not access.is_moderator(room, request.user):
+            return JsonResponse({"error": "not_moderator"}, status=403)
+        return view(request, room, **kwargs)
+
+    return wrapped
+
+
+def _invite_list(room: Room) -> list[dict[str, object]]:
+    return [invite.as_item() for invite in guests.room_invites(room)]
+
+
+@moderators_only
+@require_http_methods(["GET", "POST"])
+def room_invites(request: HttpRequest, room: Room) -> JsonResponse:
+    """The room's invite links (GET), or a new one (POST hours, max_uses): its URL is in
+    this answer only, since only the secret's hash is kept."""
+    if request.method == "GET":
+        return JsonResponse({"invites": _invite_list(room)})
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"error": "bad_request", "fields": form.errors}, status=400)
+    made, secret = guests.create_invite(
+        room,
+        request.user,  # type: ignore[arg-type]
+        hours=form.cleaned_data["hours"],
+        max_uses=form.cleaned_data["max_uses"],
+    )
+    url = request.build_absolute_uri(f"/invite/{secret}")
+    return JsonResponse(
+        {"invite": made.as_item(), "url": url, "invites": _invite_list(room)},
+        status=201,
+    )
+
+
+@moderators_only
+@require_POST
+def room_invite_revoke(request: HttpRequest, room: Room, pk: int) -> JsonResponse:
+    """Revoke a link (POST remove_guests=1: and end the visits of the guests it let in)."""
+    the_invite = Invite.objects.filter(room=room, pk=pk).first()
+    if the_invite is None:
+        return JsonResponse({"error": "not_found"}, status=404)
+    removed = guests.revoke_invite(
+        the_invite,
+        request.user,  # type: ignore[arg-type]
+        remove_guests=request.POST.get("remove_guests") == "1",
+    )
+    return JsonResponse({"removed": removed, "invites": _invite_list(room)})

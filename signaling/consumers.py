@@ -53,6 +53,8 @@ REFUSAL_CODES = {
     JoinRefused.FULL: protocol.CLOSE_FULL,
     JoinRefused.TOO_MANY_CONNECTIONS: protocol.CLOSE_RATE_LIMITED,
     JoinRefused.TOO_MANY_JOINS: protocol.CLOSE_RATE_LIMITED,
+    JoinRefused.GUEST_OTHER_ROOM: protocol.CLOSE_FORBIDDEN,
+    JoinRefused.GUEST_ENDED: protocol.CLOSE_FORBIDDEN,
 }
 # English for developers and logs (the `reason` of `closing`); never shown by the page.
 REFUSAL_REASONS = {
@@ -65,6 +67,9 @@ REFUSAL_REASONS = {
     "too_many_connections": "too many open connections",
     "too_many_joins": "too many joins; wait a minute",
     "kicked": "removed by a moderator",
+    "guest_other_room": "a guest may enter only the room they were invited to",
+    "guest_ended": "this guest's visit has ended",
+    "invite_revoked": "the invite link that let this guest in was revoked",
     "ended": "the meeting was ended by a moderator",
     "abuse": "too many invalid messages",
     "flooding": "too many messages",
@@ -184,6 +189,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                     "peer_id": me.peer_id,
                     "name": me.name,
                     "is_moderator": me.is_moderator,
+                    "is_guest": me.is_guest,
                     "hand": me.as_peer()["hand"],
                 },
                 "peers": [peer.as_peer() for peer in peers],

@@ -11,13 +11,18 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from rooms import guests
 from rooms.events import LOBBY_GROUP
+from signaling.db import db
 
 
 class LobbyConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         if not self.scope["user"].is_authenticated:
             await self.close(code=4401)
+            return
+        if await db(guests.guest_room_id)(self.scope["session"]) is not None:
+            await self.close(code=4403)  # a guest sees their own room, not the lobby
             return
         await self.channel_layer.group_add(LOBBY_GROUP, self.channel_name)
         await self.accept()

@@ -157,10 +157,18 @@ class Peer:
 
 
 async def open_socket(
-    user: User | None, path: str, *, grant: Room | None = None, origin: tuple[bytes, bytes] = ORIGIN
+    user: User | None,
+    path: str,
+    *,
+    grant: Room | None = None,
+    origin: tuple[bytes, bytes] = ORIGIN,
+    cookie: str | None = None,
 ) -> WebsocketCommunicator:
+    """A socket signed in as `user`, or with the session `cookie` of a browser (a guest's)."""
     headers = [origin]
-    if user is not None:
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    elif user is not None:
         cookie = await database_sync_to_async(session_cookie)(user, grant)
         headers.append((b"cookie", cookie.encode()))
     communicator = WebsocketCommunicator(application, path, headers=headers)

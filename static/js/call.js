@@ -11,6 +11,7 @@ import { startDiagnostics } from "./diagnostics.js";
 import { gettext } from "./dom.js";
 import { setupExperience } from "./experience.js";
 import { setupHands } from "./hands.js";
+import { setupInvites } from "./invites.js";
 import { LocalMedia } from "./media/local.js";
 import { resumeAudio } from "./media/level.js";
 import { setupModeration } from "./moderation.js";
@@ -104,6 +105,8 @@ setupControls({ ui, config, isVoice, session, local });
 // The meeting: raised hands and their queue, reactions over the tiles.
 setupHands({ ui, session, tiles, moderation });
 setupReactions({ ui, config, session, tiles });
+// Invite links for guests (moderators only: config.invites_url).
+setupInvites({ config, root: ui.call, moderation });
 // A moderator's recording, on their own computer; everyone sees that it runs.
 setupRecording({ ui, config, session, local });
 // The "Connection details" panel: candidates, routes, TURN hints.
@@ -133,7 +136,7 @@ function paintPhase(phase) {
 
 function showClosed(close) {
   ui.connNotice.hidden = true;
-  const words = closedWords(close, document.documentElement.lang || undefined);
+  const words = closedWords(close, document.documentElement.lang || undefined, { guest: Boolean(config.is_guest) });
   ui.closedTitle.textContent = words.title;
   ui.closedHint.textContent = words.hint;
   ui.closed.dataset.code = String(close.code);

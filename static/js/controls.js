@@ -58,7 +58,11 @@ export function setupControls({ ui, config, isVoice, session, local }) {
 
   ui.leave.addEventListener("click", async () => {
     ui.leave.disabled = true;
-    if (await session.leave()) location.assign(config.lobby_url);
+    if (!(await session.leave())) return;
+    // A guest has no lobby: the goodbye form ends their visit (rooms/guests.py).
+    const goodbye = /** @type {HTMLFormElement | null} */ (document.getElementById("goodbye-form"));
+    if (config.is_guest && goodbye) goodbye.submit();
+    else location.assign(config.lobby_url);
   });
 
   session.on("phase", ({ phase }) => {

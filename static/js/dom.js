@@ -104,6 +104,15 @@ const ICONS = {
     ["circle", { cx: 12, cy: 19, r: 1.6 }],
   ],
   shield: [["path", { d: "M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z" }]],
+  // A guest (people.js), and the invite links of the room menu (invites.js).
+  guest: [
+    ["circle", { cx: 12, cy: 8, r: 4 }],
+    ["path", { d: "M4 21v-1a7 7 0 0 1 14 0v1" }],
+  ],
+  link: [
+    ["path", { d: "M10 13a5 5 0 0 0 7.54.54l3-3a5 5 0 0 0-7.07-7.07l-1.72 1.71" }],
+    ["path", { d: "M14 11a5 5 0 0 0-7.54-.54l-3 3a5 5 0 0 0 7.07 7.07l1.71-1.71" }],
+  ],
   // The menu's "Mute": micOff without the stand's base line.
   mute: [
     ["line", { x1: 1, y1: 1, x2: 23, y2: 23 }],

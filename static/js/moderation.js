@@ -50,6 +50,7 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   const names = new Map(); // peer_id -> name: still known once their tile is gone
   let openDialog = null; // {dialog, peerId}
   const tileProviders = []; // (peer) => [{label, icon, action, ...}]: items for everyone
+  const roomProviders = []; // () => [{label, icon, action, ...}]: more items of the room menu
   let known = new Set(); // welcome.moderation: the moderation message types this server understands
   const knows = (type) => known.has(type);
 
@@ -280,10 +281,12 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
           hint: gettext("nobody new can join"),
         });
     const end = knows("end") && menuItem(gettext("End the meeting for everyone…"), "end", confirmEnd, { danger: true });
+    const extras = roomProviders.flatMap((provide) => provide() || []).map((item) => menuItem(item.label, item.icon, item.action, item));
     return [
       el("p", { className: "mod-menu-title", text: gettext("This room"), "aria-hidden": "true" }),
       ...(lock ? [lock] : []),
-      ...(lock && end ? [separator()] : []),
+      ...extras,
+      ...((lock || extras.length) && end ? [separator()] : []),
       ...(end ? [end] : []),
     ];
   }
@@ -546,5 +549,10 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
   // Whether a participant's menu has anything for us (moderator actions, or others' items).
   const hasMenu = () => isModerator || tileProviders.length > 0;
 
-  return { attachTiles, attachMenu, hasMenu, decorateMessage, toast, addTileItems, act, knows };
+  /** More items for the room menu (moderators only), e.g. the invite links (invites.js). */
+  function addRoomItems(provide) {
+    roomProviders.push(provide);
+  }
+
+  return { attachTiles, attachMenu, hasMenu, decorateMessage, toast, addTileItems, addRoomItems, act, knows };
 }

@@ -63,8 +63,8 @@ export function setupPeople({ ui, session, moderation, devices, isVoice }) {
   function paint() {
     const queue = session.handQueue();
     const everyone = [
-      { key: "self", id: session.self.id, name: session.self.name, media: session.media, isModerator: session.self.isModerator, self: true },
-      ...[...session.participants.values()].map((p) => ({ key: p.id, id: p.id, name: p.name, media: p.media, isModerator: p.isModerator, self: false })),
+      { key: "self", id: session.self.id, name: session.self.name, media: session.media, isModerator: session.self.isModerator, isGuest: session.self.isGuest, self: true },
+      ...[...session.participants.values()].map((p) => ({ key: p.id, id: p.id, name: p.name, media: p.media, isModerator: p.isModerator, isGuest: p.isGuest, self: false })),
     ];
     heading.textContent = fmt(ngettext("%(count)s person in the call", "%(count)s people in the call", everyone.length), { count: everyone.length });
     const seen = new Set();
@@ -79,6 +79,7 @@ export function setupPeople({ ui, session, moderation, devices, isVoice }) {
         ...[
           place ? tag("hand", fmt(gettext("Hand raised (%(position)s in the queue)"), { position: place }), String(place), "hand") : null,
           person.isModerator ? tag("shield", gettext("Moderator"), "", "moderator") : null,
+          person.isGuest ? tag("guest", gettext("Guest: joined by an invite link, without an account"), gettext("guest"), "guest") : null,
           person.media.audio ? null : tag("micOff", gettext("Microphone off"), "", "off"),
           isVoice || person.media.video ? null : tag("camOff", gettext("Camera off"), "", "off"),
         ].filter((item) => item !== null),

@@ -7,7 +7,7 @@
 //
 //   const session = new CallSession({config, signaling, local, isVoice, joinChoices});
 //   session.transport            // the media transport (transport/index.js)
-//   session.self                 // {id, name, isModerator}
+//   session.self                 // {id, name, isModerator, isGuest}
 //   session.participants         // Map peer_id -> Participant (read-only to others)
 //   session.media                // our media state {audio, video, screen} (a copy)
 //   session.phase                // "joining" | "joined" | "reconnecting" | "closed"
@@ -38,6 +38,7 @@ import { createTransport } from "./transport/index.js";
  * @property {string} name
  * @property {import("./media/local.js").MediaState} media  what they said last (`media`)
  * @property {boolean} isModerator
+ * @property {boolean} isGuest  came in by an invite link, without an account
  * @property {string | null} hand  when they raised their hand (ISO 8601), or null
  * @property {"joining" | import("./transport/index.js").ConnectionState} connection
  *   "joining" until the transport has a connection with them
@@ -45,7 +46,7 @@ import { createTransport } from "./transport/index.js";
 
 /**
  * @param {string} id
- * @param {{name?: string, media?: Partial<import("./media/local.js").MediaState>, is_moderator?: boolean, hand?: string | null}} info
+ * @param {{name?: string, media?: Partial<import("./media/local.js").MediaState>, is_moderator?: boolean, is_guest?: boolean, hand?: string | null}} info
  * @param {boolean} isVoice
  * @param {string} someone  the name of someone whose name we do not know yet
  * @returns {Participant}
@@ -56,6 +57,7 @@ export function makeParticipant(id, info, isVoice, someone) {
     name: info.name || someone,
     media: { audio: true, video: !isVoice, screen: false, ...(info.media || {}) },
     isModerator: Boolean(info.is_moderator),
+    isGuest: Boolean(info.is_guest),
     hand: typeof info.hand === "string" ? info.hand : null,
     connection: "joining",
   };
@@ -90,8 +92,8 @@ export class CallSession extends Emitter {
     this.isVoice = isVoice;
     this.joinChoices = joinChoices;
     this.someone = someone;
-    /** @type {{id: string | null, name: string, isModerator: boolean, hand: string | null}} */
-    this.self = { id: null, name: config.me, isModerator: false, hand: null };
+    /** @type {{id: string | null, name: string, isModerator: boolean, isGuest: boolean, hand: string | null}} */
+    this.self = { id: null, name: config.me, isModerator: false, isGuest: Boolean(config.is_guest), hand: null };
     /** @type {string[]} the reactions the server takes (welcome.reactions) */
     this.reactions = [];
     /** @type {Map<string, {name: string, since: string}>} who records the meeting, by peer id */
@@ -302,6 +304,7 @@ export class CallSession extends Emitter {
         id: welcome.self.peer_id,
         name: welcome.self.name || this.config.me,
         isModerator: Boolean(welcome.self.is_moderator),
+        isGuest: Boolean(welcome.self.is_guest),
         hand: typeof welcome.self.hand === "string" ? welcome.self.hand : null,
       };
       this.reactions = Array.isArray(welcome.reactions) ? welcome.reactions.filter((/** @type {unknown} */ name) => typeof name === "string") : [];

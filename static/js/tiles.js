@@ -61,6 +61,7 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
       root,
       element,
       name: root.querySelector(".tile-name"),
+      guest: root.querySelector(".tile-guest"),
       initial: root.querySelector(".avatar-initial"),
       avatar: root.querySelector(".avatar"),
       state: root.querySelector(".tile-state"),
@@ -91,6 +92,7 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
     tile.state.textContent = words || "";
     tile.state.hidden = !words;
     tile.micOff.hidden = participant.media.audio;
+    tile.guest.hidden = !participant.isGuest;
     tile.camOff.hidden = isVoice || participant.media.video;
     const video = tile.stream.getVideoTracks()[0];
     const showVideo = !isVoice && participant.media.video && video && video.readyState === "live" && !video.muted;
@@ -203,6 +205,7 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
     paintAvatar(own, name);
     own.state.hidden = true;
     own.micOff.hidden = media.audio;
+    own.guest.hidden = !session.self.isGuest;
     own.camOff.hidden = isVoice || media.video;
     own.root.classList.toggle("no-video", isVoice || !media.video);
     const video = local.track("video");

@@ -76,10 +76,13 @@ const BY_CODE = {
  * (signin: offer "Sign in"; retry: offer "Enter the password"). `reason` is never read.
  * @param {{code: number, refusal?: string | null, data?: Record<string, any>, welcomed?: boolean}} close
  * @param {string} [locale]  the page's language, for dates
+ * @param {{guest?: boolean}} [who]  guest: the page is a guest's, who has no lobby to go back to
  */
-export function closedWords({ code, refusal = null, data = {}, welcomed = false }, locale) {
+export function closedWords({ code, refusal = null, data = {}, welcomed = false }, locale, { guest = false } = {}) {
   const name = refusal || BY_CODE[code] || (code === CLOSE.FORBIDDEN ? (welcomed ? "kicked" : "forbidden") : null);
-  const elsewhere = gettext("You can go back to the lobby and pick another room.");
+  const elsewhere = guest
+    ? gettext("Ask the person who invited you if you need to come back.")
+    : gettext("You can go back to the lobby and pick another room.");
   const words = (title, hint = elsewhere) => ({ title, hint, signin: name === "not_signed_in", retry: name === "password_required" });
   switch (name) {
     case "not_signed_in":
@@ -100,8 +103,17 @@ export function closedWords({ code, refusal = null, data = {}, welcomed = false 
     case "kicked":
       return words(
         gettext("You were removed from this room by a moderator."),
-        gettext("You may join this room again later, or go back to the lobby."),
+        guest ? gettext("You may join this room again later.") : gettext("You may join this room again later, or go back to the lobby."),
       );
+    case "invite_revoked":
+      return words(gettext("The invite link that let you in was revoked, and your visit has ended."));
+    case "guest_ended":
+      return words(
+        gettext("Your guest visit has ended."),
+        gettext("To come back, open your invite link again while it is valid."),
+      );
+    case "guest_other_room":
+      return words(gettext("As a guest you can enter only the room you were invited to."));
     case "full": {
       const occupancy = count(data.occupancy);
       const capacity = count(data.capacity);

@@ -49,6 +49,7 @@ async def test_welcome_describes_me_the_room_the_peers_and_recent_chat(alice, bo
             "media": {"audio": True, "video": True, "screen": False},
             "hand": None,
             "is_moderator": True,
+            "is_guest": False,
         }
     ]
     assert welcome["self"]["hand"] is None
@@ -83,6 +84,7 @@ async def test_others_hear_of_a_newcomer_and_of_a_leaver(alice, bob, room, join)
         "media": {"audio": True, "video": True, "screen": False},
         "hand": None,
         "is_moderator": False,
+        "is_guest": False,
     }
     await b.send({"type": "leave"})
     closed = await b.receive()
