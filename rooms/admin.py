@@ -11,14 +11,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-
-from django import forms
 
 from rooms import guests, moderation, views
 from rooms.forms import InviteForm, ThrottledAdminLoginForm

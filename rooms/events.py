@@ -26,7 +26,7 @@ def room_group(room_id: int) -> str:
 
 
 # Why a seat ended, as the others see it (protocol `peer-left.reason`).
-LeftReason = Literal["left", "disconnected", "kicked", "banned", "timeout"]
+LeftReason = Literal["left", "disconnected", "kicked", "banned", "invite_revoked", "timeout"]
 # Why a moderator removed someone (the removed person's refusal code).
 RemovedReason = Literal["kicked", "banned", "invite_revoked"]
 MediaKind = Literal["audio", "video"]

@@ -30,7 +30,7 @@ from rooms import access, events, throttle
 from rooms.models import Guest, Invite, ModerationAction, Presence, Profile, Room, RoomBan
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
+    from django.contrib.auth.models import AnonymousUser, User
     from django.contrib.sessions.backends.base import SessionBase
 
 # The session's note that it is a guest's: {"room": room pk, "guest": Guest pk}. Read on
@@ -64,7 +64,7 @@ class InviteRefused(Exception):  # noqa: N818 - a refusal, not a programming err
         self.reason = reason
 
 
-class InviteInvalid(ValueError):
+class InviteError(ValueError):
     """A moderator's request for a link that the rules do not allow (bad expiry or uses)."""
 
 
@@ -96,9 +96,9 @@ def create_invite(
     if not access.is_moderator(room, by):
         raise PermissionError("only moderators of this room may invite guests")
     if not 1 <= hours <= MAX_EXPIRY_HOURS:
-        raise InviteInvalid(f"a link lasts from 1 to {MAX_EXPIRY_HOURS} hours")
+        raise InviteError(f"a link lasts from 1 to {MAX_EXPIRY_HOURS} hours")
     if max_uses is not None and not 1 <= max_uses <= MAX_USES_LIMIT:
-        raise InviteInvalid(f"a link may be used from 1 to {MAX_USES_LIMIT} times")
+        raise InviteError(f"a link may be used from 1 to {MAX_USES_LIMIT} times")
     secret = secrets.token_urlsafe(24)
     with transaction.atomic():
         invite = Invite.objects.create(
@@ -131,7 +131,9 @@ def revoke_invite(invite: Invite, by: User, *, remove_guests: bool, source: str 
             return 0
         guests = list(Guest.objects.filter(invite=invite, ended_at__isnull=True))
         end_visits([guest.user_id for guest in guests])
-        seats = list(Presence.objects.filter(room=invite.room, user_id__in=[g.user_id for g in guests]))
+        seats = list(
+            Presence.objects.filter(room=invite.room, user_id__in=[g.user_id for g in guests])
+        )
         if seats:
             Presence.objects.filter(pk__in=[seat.pk for seat in seats]).delete()
             event = events.peer_removed([seat.peer_id for seat in seats], "invite_revoked", None)
@@ -191,7 +193,7 @@ def check_browser(invite: Invite, raw_browser_key: str) -> None:
 @dataclass(frozen=True)
 class Visit:
     guest: Guest
-    user: AbstractBaseUser
+    user: User
 
 
 def redeem(secret: str, *, name: str, raw_browser_key: str, address: str) -> Visit:
@@ -217,7 +219,7 @@ def redeem(secret: str, *, name: str, raw_browser_key: str, address: str) -> Vis
         if _browser_banned(invite.room, browser_key):
             raise InviteRefused(InviteRefused.BANNED)
         Invite.objects.filter(pk=invite.pk).update(uses=F("uses") + 1)
-        user = get_user_model().objects.create_user(
+        user: User = get_user_model().objects.create_user(
             username=f"guest-{secrets.token_hex(8)}", password=None
         )
         Profile.objects.create(user=user, display_name=name)

@@ -392,9 +392,7 @@ class Guest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guest"
     )
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="guests")
-    invite = models.ForeignKey(
-        Invite, on_delete=models.SET_NULL, null=True, related_name="guests"
-    )
+    invite = models.ForeignKey(Invite, on_delete=models.SET_NULL, null=True, related_name="guests")
     # The SHA-256 of the browser's confab_browser cookie, for bans (RoomBan.browser_key).
     browser_key = models.CharField(max_length=64, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

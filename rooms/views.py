@@ -267,7 +267,7 @@ def invite(request: HttpRequest, secret: str) -> HttpResponse:
         guests.check_browser(the_invite, raw_key)
         room = the_invite.room
         if guests.guest_room_id(request.session) == room.pk and not guests.visit_ended(
-            request.user.pk
+            int(request.user.pk or 0)
         ):
             return redirect("room", slug=room.slug)  # already their guest: back in
         if request.user.is_authenticated and guests.guest_room_id(request.session) is None:

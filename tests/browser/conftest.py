@@ -614,8 +614,10 @@ def person(
         refuse_devices: bool = False,
         block_autoplay: bool = False,
         prejoin: bool = False,
+        guest: bool = False,
     ) -> Person:
-        known = accounts.get(name)
+        """guest: someone without an account (they come in by an invite link)."""
+        known = None if guest else accounts.get(name)
         username = known[0] if known else f"{name.lower()}-{uuid.uuid4().hex[:8]}"
         who = browsers.new_person(
             engine,
@@ -635,7 +637,7 @@ def person(
             context.add_init_script(BLOCK_AUTOPLAY_UNTIL_CLICK)
         if not prejoin:
             context.add_init_script(SKIP_PREJOIN)
-        if known is None:
+        if known is None and not guest:
             who.sign_up()
             state = tmp_path_factory.mktemp("accounts") / f"{username}.json"
             context.storage_state(path=state)

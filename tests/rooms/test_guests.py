@@ -91,7 +91,10 @@ def test_a_link_that_no_longer_works_says_why(alice, room, spoil, status, words)
     spoil(invite)
     invite.save()
     invite.room.save()
-    for response in (Client().get(f"/invite/{secret}"), Client().post(f"/invite/{secret}", {"name": "Erin"})):
+    for response in (
+        Client().get(f"/invite/{secret}"),
+        Client().post(f"/invite/{secret}", {"name": "Erin"}),
+    ):
         assert response.status_code == status
         assert words in response.content.decode()
     assert not Guest.objects.exists()
@@ -195,12 +198,8 @@ def test_leave_ends_a_guests_visit_and_their_session(alice, room):
 # --- In the call ---------------------------------------------------------------------------
 
 
-async def test_a_guest_joins_marked_as_guest_and_counts_against_the_capacity(
-    alice, bob, join
-):
-    small = await database_sync_to_async(services.create_room)(
-        owner=alice, name="Pair", capacity=2
-    )
+async def test_a_guest_joins_marked_as_guest_and_counts_against_the_capacity(alice, bob, join):
+    small = await database_sync_to_async(services.create_room)(owner=alice, name="Pair", capacity=2)
     link = await database_sync_to_async(make_link)(small, alice)
     erin = await database_sync_to_async(become_guest)(link)
     a = await join(alice, small)
@@ -225,9 +224,7 @@ async def test_a_guests_socket_cannot_join_another_room(alice, room, join):
     assert not await database_sync_to_async(Presence.objects.exists)()
 
 
-async def test_a_banned_guest_stays_out_in_the_same_browser_whatever_the_link(
-    alice, room, join
-):
+async def test_a_banned_guest_stays_out_in_the_same_browser_whatever_the_link(alice, room, join):
     link = await database_sync_to_async(make_link)(room, alice)
     erin = await database_sync_to_async(become_guest)(link)
     cookie = await database_sync_to_async(cookie_of)(erin)
@@ -256,9 +253,7 @@ async def test_a_banned_guest_stays_out_in_the_same_browser_whatever_the_link(
     await database_sync_to_async(become_guest)(link, "Frank")
 
 
-async def test_revoking_a_link_with_its_guests_closes_them_and_ends_their_visit(
-    alice, room, join
-):
+async def test_revoking_a_link_with_its_guests_closes_them_and_ends_their_visit(alice, room, join):
     invite, secret = await database_sync_to_async(guests.create_invite)(room, alice)
     link = f"/invite/{secret}"
     cookie = await database_sync_to_async(cookie_of)(
@@ -267,9 +262,7 @@ async def test_revoking_a_link_with_its_guests_closes_them_and_ends_their_visit(
     a = await join(alice, room)
     e = await join(None, room, cookie=cookie)
     await a.receive_type("peer-joined")
-    removed = await database_sync_to_async(guests.revoke_invite)(
-        invite, alice, remove_guests=True
-    )
+    removed = await database_sync_to_async(guests.revoke_invite)(invite, alice, remove_guests=True)
     assert removed == 1
     closing = await e.receive_type("closing")
     assert (closing["code"], closing["refusal"]) == (4403, "invite_revoked")
@@ -289,7 +282,9 @@ async def test_revoking_a_link_alone_keeps_its_guests_in_the_call(alice, room, j
         await database_sync_to_async(become_guest)(f"/invite/{secret}")
     )
     e = await join(None, room, cookie=cookie)
-    assert await database_sync_to_async(guests.revoke_invite)(invite, alice, remove_guests=False) == 0
+    assert (
+        await database_sync_to_async(guests.revoke_invite)(invite, alice, remove_guests=False) == 0
+    )
     assert await e.nothing()
     assert await database_sync_to_async(Presence.objects.count)() == 1
 
@@ -307,7 +302,7 @@ async def test_a_guest_cannot_open_the_lobby_socket(alice, room, join):
 
 
 def test_a_moderator_cannot_make_a_link_for_ever(alice, bob, room):
-    with pytest.raises(guests.InviteInvalid):
+    with pytest.raises(guests.InviteError):
         guests.create_invite(room, alice, hours=guests.MAX_EXPIRY_HOURS + 1)
     with pytest.raises(PermissionError):
         guests.create_invite(room, bob)
