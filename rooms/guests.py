@@ -40,8 +40,6 @@ SESSION_KEY = "confab_guest"
 BROWSER_COOKIE = "confab_browser"
 BROWSER_COOKIE_AGE = 365 * 24 * 3600
 NAME_MAX_LENGTH = 60
-# How long a link lives, in hours, when its maker does not say: the choices offered.
-EXPIRY_CHOICES = (1, 24, 24 * 7)
 DEFAULT_EXPIRY_HOURS = 24
 MAX_EXPIRY_HOURS = 24 * 30
 MAX_USES_LIMIT = 1000

@@ -126,7 +126,7 @@ export function closedWords({ code, refusal = null, data = {}, welcomed = false 
     case "ended":
       return words(
         gettext("The meeting was ended by a moderator."),
-        gettext("The room is closed now. You can go back to the lobby and pick another room."),
+        guest ? elsewhere : gettext("The room is closed now. You can go back to the lobby and pick another room."),
       );
     case "abuse":
       return words(gettext("Your connection was closed because it sent too many invalid messages."));
