@@ -180,6 +180,7 @@ class GuestNameForm(forms.Form):
     name = forms.CharField(
         label=_("Your name"),
         max_length=guests.NAME_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "nickname"}),
         help_text=_("The others in the call see this name, marked as a guest."),
     )
 

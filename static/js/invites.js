@@ -159,6 +159,8 @@ export function setupInvites({ config, root, moderation }) {
   }
 
   async function open() {
+    form.reset(); // each visit starts from the defaults: 1 day, any number of guests
+    removeGuests.checked = false;
     made.hidden = true;
     linkField.value = "";
     error.hidden = true;
@@ -170,7 +172,8 @@ export function setupInvites({ config, root, moderation }) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     create.disabled = true;
-    const body = new FormData();
+    // Form-encoded: an empty multipart body (a revoke without options) is one Django refuses.
+    const body = new URLSearchParams();
     body.set("hours", hours.value);
     if (uses.value) body.set("max_uses", uses.value);
     const answer = await call(url, { method: "POST", body });
@@ -198,7 +201,7 @@ export function setupInvites({ config, root, moderation }) {
 
   /** @param {number} id */
   async function revokeInvite(id) {
-    const body = new FormData();
+    const body = new URLSearchParams();
     if (removeGuests.checked) body.set("remove_guests", "1");
     const answer = await call(`${url}/${id}/revoke`, { method: "POST", body });
     if (answer) paint(answer.invites);

@@ -222,6 +222,12 @@ class Browsers:
         near, far, address, gateway = FIREFOX_LINK
         ip("link", "add", near, "type", "veth", "peer", "name", far)
         self.link = True
+        # No IPv6 link-local addresses: each would finish its duplicate address detection a
+        # second or two after the link comes up, an address change that a Chromium started
+        # meanwhile takes for a network change (the first page's requests failed with
+        # ERR_NETWORK_CHANGED when a module ran alone).
+        for end in (near, far):
+            ip("link", "set", "dev", end, "addrgenmode", "none")
         ip("addr", "add", f"{address}/24", "dev", near)
         ip("addr", "add", f"{gateway}/24", "dev", far)
         ip("link", "set", near, "up")

@@ -69,6 +69,7 @@ def test_a_guest_joins_by_link_sees_only_their_room_and_a_ban_keeps_them_out(
     expect(erin.page.locator(".tile.local .tile-guest")).to_be_visible()
     expect(alice.tile(erin).locator(".tile-guest")).to_be_visible()
     expect(erin.page.locator(".topbar .guest-mark")).to_have_text("guest")
+    alice.page.screenshot(path=screenshot("guest-in-call", ("chromium", "firefox")))
 
     # A guest has no lobby, no account pages, no other room.
     elsewhere = erin.context.new_page()
@@ -129,8 +130,11 @@ def test_a_guests_leave_ends_the_visit_and_revoked_and_expired_links_say_why(
     gina.page.goto(revoked)
     expect(gina.page.get_by_role("heading", level=1)).to_have_text("This invite link was revoked.")
 
-    # Expired: the link's hour is over (moved back in the server's database).
+    # Expired: the link's day is over (moved back in the server's database).
+    alice.page.keyboard.press("Escape")
     expired = make_link(alice)
+    # The dialog started from its defaults again: no limit on this one.
+    expect(items.first.locator(".invite-facts")).to_contain_text("used 0 times")
     server.manage(
         "shell",
         "-c",
