@@ -239,6 +239,9 @@ HEARTBEAT_INTERVAL = 20
 # test can tell which worker behind the proxy they reached.
 WORKER_ID = env.str("WORKER_ID", default="")
 PRESENCE_TOUCH_INTERVAL = env.int("PRESENCE_TOUCH_INTERVAL", default=10)
+# A waiting person's page is told within this many seconds whether a moderator is in the
+# call (rooms/waiting.py, signaling/consumers.py watch_moderators).
+WAITING_POLL_INTERVAL = env.float("WAITING_POLL_INTERVAL", default=5.0)
 PRESENCE_TIMEOUT = env.int("PRESENCE_TIMEOUT", default=45)
 # A socket that drops without `leave` keeps its seat this long for the page to resume it.
 RESUME_GRACE = env.int("RESUME_GRACE", default=30)

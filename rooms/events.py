@@ -130,6 +130,25 @@ class PeerPromoted(TypedDict):
 class RoomUpdated(TypedDict):
     type: Literal["room.updated"]
     locked: bool
+    waiting_room: str  # Room.Waiting: off, guests, everyone
+
+
+class WaitingChanged(TypedDict):
+    """The room's waiting room queue (for its moderators), oldest first."""
+
+    type: Literal["waiting.changed"]
+    queue: list[dict[str, object]]
+
+
+class WaitingAdmitted(TypedDict):
+    """To one waiting socket: a moderator let it in, and this seat is now its own."""
+
+    type: Literal["waiting.admitted"]
+    peer_id: str
+
+
+class WaitingDeclined(TypedDict):
+    type: Literal["waiting.declined"]
 
 
 class RoomEnded(TypedDict):
@@ -157,6 +176,9 @@ RoomEvent = (
     | PeerPromoted
     | RoomUpdated
     | RoomEnded
+    | WaitingChanged
+    | WaitingAdmitted
+    | WaitingDeclined
     | LobbyRoom
 )
 
@@ -249,8 +271,20 @@ def peer_promoted(peer_ids: list[str]) -> PeerPromoted:
     return {"type": "peer.promoted", "peer_ids": peer_ids}
 
 
-def room_updated(locked: bool) -> RoomUpdated:
-    return {"type": "room.updated", "locked": locked}
+def room_updated(locked: bool, waiting_room: str) -> RoomUpdated:
+    return {"type": "room.updated", "locked": locked, "waiting_room": waiting_room}
+
+
+def waiting_changed(queue: list[dict[str, object]]) -> WaitingChanged:
+    return {"type": "waiting.changed", "queue": queue}
+
+
+def waiting_admitted(peer_id: str) -> WaitingAdmitted:
+    return {"type": "waiting.admitted", "peer_id": peer_id}
+
+
+def waiting_declined() -> WaitingDeclined:
+    return {"type": "waiting.declined"}
 
 
 def room_ended() -> RoomEnded:
@@ -273,3 +307,10 @@ async def apublish(group: str, event: RoomEvent) -> None:
 def publish(group: str, event: RoomEvent) -> None:
     """The same from synchronous code: views, admin actions, the sweeper's services."""
     async_to_sync(apublish)(group, event)
+
+
+def send(channel: str, event: RoomEvent) -> None:
+    """To one socket, on whichever worker holds it (a waiting person's: rooms/waiting.py)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.send)(channel, dict(event))

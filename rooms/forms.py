@@ -132,6 +132,16 @@ class RoomForm(forms.Form):
         widget=forms.PasswordInput(render_value=False),
         max_length=128,
     )
+    waiting_room = forms.ChoiceField(
+        label=_("Waiting room"),
+        choices=Room.Waiting.choices,
+        initial=Room.Waiting.OFF,
+        required=False,
+        help_text=_("Who must be let in by a moderator. Moderators can change it in the call."),
+    )
+
+    def clean_waiting_room(self) -> str:
+        return str(self.cleaned_data.get("waiting_room") or Room.Waiting.OFF)
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()

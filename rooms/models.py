@@ -90,6 +90,16 @@ class Room(models.Model):
     # A Django password hash (never the password itself); empty for public rooms.
     password = models.CharField(_("password"), max_length=128, blank=True)
     is_locked = models.BooleanField(_("locked"), default=False)
+
+    class Waiting(models.TextChoices):
+        OFF = "off", _("Nobody waits")
+        GUESTS = "guests", _("Guests wait to be let in")
+        EVERYONE = "everyone", _("Everyone but moderators waits to be let in")
+
+    # Who must be let in by a moderator (rooms/waiting.py).
+    waiting_room = models.CharField(
+        _("waiting room"), max_length=8, choices=Waiting.choices, default=Waiting.OFF
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     last_activity_at = models.DateTimeField(_("last activity"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
@@ -299,6 +309,9 @@ class ModerationAction(models.Model):
         HIDE_MESSAGE = "hide_message", _("Hide message")
         PROMOTE = "promote", _("Make moderator")
         LOWER_HAND = "lower_hand", _("Lower hand")
+        ADMIT = "admit", _("Let in from the waiting room")
+        DECLINE = "decline", _("Not let in from the waiting room")
+        WAITING_ROOM = "waiting_room", _("Waiting room setting")
         INVITE = "invite", _("Invite link made")
         REVOKE_INVITE = "revoke_invite", _("Invite link revoked")
 
@@ -403,3 +416,34 @@ class Guest(models.Model):
 
     def __str__(self) -> str:
         return f"guest {self.user} in {self.room}"
+
+
+class Knock(models.Model):
+    """Someone in a room's waiting room (rooms/waiting.py): a socket that passed the door's
+    checks and waits for a moderator. It holds no seat; admitting it makes its Presence."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="knocks")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="knocks"
+    )
+    # What moderators are shown, and how the admission reaches the waiting socket.
+    waiting_id = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=60)
+    is_guest = models.BooleanField(default=False)
+    channel_name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} waiting for {self.room}"
+
+    def as_item(self) -> dict[str, object]:
+        """One entry of the `waiting-room` queue (docs/protocol.md)."""
+        return {
+            "waiting_id": self.waiting_id,
+            "name": self.name,
+            "is_guest": self.is_guest,
+            "since": self.created_at.isoformat(),
+        }

@@ -244,7 +244,9 @@ def set_locked(room: Room, actor: Actor, locked: bool) -> None:
         room.is_locked = locked
         _record(room, actor, Kind.LOCK if locked else Kind.UNLOCK)
         transaction.on_commit(
-            lambda: events.publish(events.room_group(room.pk), events.room_updated(locked))
+            lambda: events.publish(
+                events.room_group(room.pk), events.room_updated(locked, room.waiting_room)
+            )
         )
         transaction.on_commit(lambda: services.publish_lobby_room(room))
 

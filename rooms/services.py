@@ -21,12 +21,13 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import slugify
 
-from rooms import access, events, guests, throttle
+from rooms import access, events, guests, throttle, waiting
 from rooms.models import (
     CHAT_MAX_LENGTH,
     MAX_CAPACITY,
     SFU_MAX_CAPACITY,
     ChatMessage,
+    Knock,
     Presence,
     Room,
     RoomBan,
@@ -73,6 +74,7 @@ def create_room(
     media: str = Room.Media.MESH,
     is_private: bool = False,
     password: str = "",
+    waiting_room: str = Room.Waiting.OFF,
 ) -> Room:
     if media == Room.Media.SFU and not sfu_available():
         raise RoomRefused("SFU rooms need a Janus server (JANUS_URLS)")
@@ -86,6 +88,7 @@ def create_room(
         kind=kind,
         media=media,
         is_private=is_private,
+        waiting_room=waiting_room,
     )
     if is_private:
         room.set_password(password)
@@ -152,6 +155,15 @@ class Joined:
 
 
 @dataclass
+class Knocked:
+    """The room asks this person to wait for a moderator (rooms/waiting.py): no seat."""
+
+    room: Room
+    knock: Knock
+    queue: list[dict[str, object]]  # for the moderators, published by the caller
+
+
+@dataclass
 class Left:
     presence: Presence
     lobby: events.LobbyRoom  # for the lobby pages, published by the caller as Joined.lobby
@@ -179,8 +191,9 @@ def join_room(
     channel_name: str,
     audio: bool = True,
     video: bool = True,
-) -> Joined:
-    """Admit a connection to a room or raise JoinRefused.
+) -> Joined | Knocked:
+    """Admit a connection to a room, ask it to wait (the room's waiting room), or raise
+    JoinRefused.
 
     The seat count and the new presence row are one transaction with the room row locked
     (PostgreSQL: SELECT ... FOR UPDATE; SQLite: the transaction is IMMEDIATE, see settings),
@@ -211,6 +224,12 @@ def join_room(
             raise JoinRefused(JoinRefused.PASSWORD_REQUIRED)
         if room.is_locked and not moderator:
             raise JoinRefused(JoinRefused.LOCKED)
+        is_guest = guest_room is not None
+        if waiting.must_wait(room, moderator=moderator, is_guest=is_guest):
+            # Before the capacity: a waiting person holds no seat, so a full room only
+            # matters when a moderator lets them in (rooms/waiting.py).
+            knock = waiting.knock(room, user, channel_name=channel_name, is_guest=is_guest)
+            return Knocked(room=room, knock=knock, queue=waiting.queue(room.pk))
         occupancy = facts.occupancy
         if occupancy >= room.capacity:
             raise JoinRefused(JoinRefused.FULL, occupancy=occupancy, capacity=room.capacity)
@@ -220,30 +239,81 @@ def join_room(
             user.pk, room=room if at_room_limit else None
         ):
             raise JoinRefused(JoinRefused.TOO_MANY_CONNECTIONS)
-        if room.media == Room.Media.SFU:
-            _place_on_sfu(room)
-        is_voice = room.kind == Room.Kind.VOICE
-        resume_token = secrets.token_urlsafe(24)
-        presence = Presence.objects.create(
-            resume_key=_resume_key(resume_token),
-            room=room,
-            user=user,
-            peer_id=new_peer_id(),
+        presence, resume_token = take_seat(
+            room,
+            user,
             channel_name=channel_name,
-            name=display_name(user),
+            moderator=moderator,
+            is_guest=is_guest,
             audio=audio,
-            video=video and not is_voice,
-            is_moderator=moderator,
-            is_guest=guest_room is not None,
+            video=video,
         )
-        room.last_activity_at = timezone.now()
-        room.save(update_fields=["last_activity_at"])
         # Inside the transaction: once it commits, nothing may fail and leave a seat
         # taken that the caller believes was refused.
         history = chat_history(room)
         lobby = events.lobby_room(room_summary(room))
     return Joined(
         room=room,
+        presence=presence,
+        history=history,
+        resume_token=resume_token,
+        lobby=lobby,
+    )
+
+
+def take_seat(
+    room: Room,
+    user: User,
+    *,
+    channel_name: str,
+    moderator: bool,
+    is_guest: bool,
+    audio: bool = True,
+    video: bool = True,
+) -> tuple[Presence, str]:
+    """The seat itself, and its resume token, inside a transaction that holds the room row
+    locked and has counted a free seat: a join's, or a moderator's admission."""
+    if room.media == Room.Media.SFU:
+        _place_on_sfu(room)
+    resume_token = secrets.token_urlsafe(24)
+    presence = Presence.objects.create(
+        resume_key=_resume_key(resume_token),
+        room=room,
+        user=user,
+        peer_id=new_peer_id(),
+        channel_name=channel_name,
+        name=display_name(user),
+        audio=audio,
+        video=video and room.kind != Room.Kind.VOICE,
+        is_moderator=moderator,
+        is_guest=is_guest,
+    )
+    room.last_activity_at = timezone.now()
+    room.save(update_fields=["last_activity_at"])
+    return presence, resume_token
+
+
+def admitted_seat(peer_id: str, channel_name: str) -> Joined | None:
+    """A waiting socket that a moderator let in takes the seat made for it (with a resume
+    token of its own: the one made at the admission never left the database thread). None
+    if the seat went meanwhile (a moderator removed it, the sweeper took it)."""
+    with transaction.atomic():
+        presence = (
+            Presence.objects.select_for_update()
+            .select_related("room")
+            .filter(peer_id=peer_id, channel_name=channel_name)
+            .first()
+        )
+        if presence is None:
+            return None
+        resume_token = secrets.token_urlsafe(24)
+        presence.resume_key = _resume_key(resume_token)
+        presence.last_seen = timezone.now()
+        presence.save(update_fields=["resume_key", "last_seen"])
+        history = chat_history(presence.room)
+        lobby = events.lobby_room(room_summary(presence.room))
+    return Joined(
+        room=presence.room,
         presence=presence,
         history=history,
         resume_token=resume_token,

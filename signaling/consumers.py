@@ -29,9 +29,9 @@ from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from rooms import events, meeting, moderation, services
+from rooms import events, meeting, moderation, services, waiting
 from rooms.events import room_group
-from rooms.models import Room
+from rooms.models import Knock, Room
 from rooms.services import JoinRefused
 from signaling import janus, presence, protocol
 from signaling.db import db
@@ -67,6 +67,7 @@ REFUSAL_REASONS = {
     "too_many_connections": "too many open connections",
     "too_many_joins": "too many joins; wait a minute",
     "kicked": "removed by a moderator",
+    "declined": "not let in from the waiting room",
     "guest_other_room": "a guest may enter only the room they were invited to",
     "guest_ended": "this guest's visit has ended",
     "invite_revoked": "the invite link that let this guest in was revoked",
@@ -91,6 +92,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     listening: bool = False  # in the room's group
     media: str = Room.Media.MESH
     sfu: SfuLink | None = None  # SFU rooms: our media through Janus
+    is_moderator: bool = False
+    knock: Knock | None = None  # in the room's waiting room: no seat yet
+    watcher: asyncio.Task[None] | None = None
 
     # --- The one place every handler runs -----------------------------------------------
 
@@ -168,6 +172,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             logger.warning("join failed: %s: %s", type(failure).__name__, failure)
             await self.close_with(protocol.CLOSE_UNAVAILABLE, "unavailable")
             return
+        if isinstance(joined, services.Knocked):
+            await self.start_waiting(joined)
+            return
+        await self.seated(joined)
+
+    async def seated(self, joined: services.Joined) -> None:
+        """We hold a seat (a join, a resume, or a moderator's admission): listen to the room,
+        send `welcome`, announce ourselves."""
         # From here on we hold a seat; a failure below ends in fail(), which frees it.
         room, me = joined.room, joined.presence
         self.peer_id, self.name = me.peer_id, me.name
@@ -180,6 +192,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Anyone admitted after this read commits after our group_add, so we hear them.
         peers = await db(services.room_peers)(room.pk, exclude=me.peer_id)
         self.peers = {peer.peer_id: peer.channel_name for peer in peers}
+        self.is_moderator = me.is_moderator
+        queue = await db(waiting.queue)(room.pk) if me.is_moderator else []
         if settings.TURN_SECRET and settings.TURN_URLS:
             self.refresher = asyncio.get_running_loop().create_task(self.refresh_ice_servers())
         await self.send_message(
@@ -204,6 +218,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "moderation": list(protocol.MODERATION_TYPES),
                 "reactions": list(meeting.REACTIONS),
                 "recordings": [peer.as_recording() for peer in peers if peer.recording_since],
+                "waiting": queue,
             }
         )
         if joined.resumed:
@@ -216,6 +231,97 @@ class RoomConsumer(AsyncWebsocketConsumer):
             await services.announce(events.LOBBY_GROUP, joined.lobby)
         if room.media == Room.Media.SFU:
             await self.join_sfu(room)
+
+    # --- The waiting room (rooms/waiting.py) ------------------------------------------------
+
+    async def start_waiting(self, knocked: services.Knocked) -> None:
+        """The room asks us to wait for a moderator: no seat, no room group. We hear of our
+        admission (waiting.admitted) or decline on our own channel, from any worker."""
+        self.knock = knocked.knock
+        self.room_id, self.group = knocked.room.pk, room_group(knocked.room.pk)
+        await services.announce(self.group, events.waiting_changed(knocked.queue))
+        self.watcher = asyncio.get_running_loop().create_task(self.watch_moderators())
+
+    async def watch_moderators(self) -> None:
+        """Tell the waiting page whether a moderator is in the call, now and whenever that
+        changes. Polled, not pushed: a moderator's seat ends in many ways (leave, a dropped
+        socket's grace running out, a kick, a dead worker's sweep), and a few queries a
+        minute per waiting person cost less than a hook in each of them."""
+        told: bool | None = None
+        while self.knock is not None:
+            try:
+                present: bool | None = await db(waiting.moderators_present)(self.room_id)
+            except Exception as failure:
+                if not is_outage(failure):
+                    raise
+                present = told  # keep what we said until the database answers again
+            if present is not None and present != told and self.knock is not None:
+                told = present
+                await self.send_message(
+                    {
+                        "type": "waiting",
+                        "waiting_id": self.knock.waiting_id,
+                        "moderators_present": present,
+                    }
+                )
+            await asyncio.sleep(settings.WAITING_POLL_INTERVAL)
+
+    def stop_waiting(self) -> bool:
+        was_waiting, self.knock = self.knock is not None, None
+        if self.watcher is not None:
+            self.watcher.cancel()
+            self.watcher = None
+        return was_waiting
+
+    async def receive_waiting(self, text_data: str | None, bytes_data: bytes | None) -> None:
+        """While waiting, a socket may only `ping` and `leave`."""
+        try:
+            message = protocol.parse(text_data, bytes_data)
+            if not self.limits.allow(message.type):
+                raise ProtocolError(protocol.RATE_LIMITED, "slow down", message.type)
+            if message.type == "ping":
+                await self.on_ping(message)
+            elif message.type == "leave":
+                await self.withdraw()
+                await self.close(code=protocol.CLOSE_LEFT)
+            else:
+                raise ProtocolError(
+                    protocol.FORBIDDEN,
+                    "you are waiting to be let in",
+                    message.type,
+                    detail="waiting",
+                )
+        except ProtocolError as problem:
+            await self.send_message(problem.as_message())
+            if problem.code == protocol.BAD_MESSAGE and self.limits.bad_message():
+                await self.withdraw()
+                await self.close_with(protocol.CLOSE_ABUSE, "abuse")
+
+    async def withdraw(self) -> None:
+        """Leave the queue (our socket closes, or we said `leave`)."""
+        if not self.stop_waiting():
+            return
+        room_id = await db(waiting.withdraw)(self.channel_name)
+        if room_id is not None:
+            queue = await db(waiting.queue)(room_id)
+            await services.announce(room_group(room_id), events.waiting_changed(queue))
+
+    async def waiting_admitted(self, event: events.WaitingAdmitted) -> None:
+        if not self.stop_waiting():
+            return  # we left the queue a moment ago; withdraw() gave the seat back
+        joined = await db(services.admitted_seat)(event["peer_id"], self.channel_name)
+        if joined is None:
+            await self.close_with(protocol.CLOSE_FORBIDDEN, "kicked")
+            return
+        await self.seated(joined)
+
+    async def waiting_declined(self, event: events.WaitingDeclined) -> None:
+        if self.stop_waiting():
+            await self.close_with(protocol.CLOSE_FORBIDDEN, "declined")
+
+    async def waiting_changed(self, event: events.WaitingChanged) -> None:
+        if self.peer_id is not None and self.is_moderator:
+            await self.send_message({"type": "waiting-room", "queue": event["queue"]})
 
     # --- SFU rooms: media through Janus (signaling/sfu.py) ------------------------------------
 
@@ -316,7 +422,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 detail=protocol.UNAVAILABLE,
             ) from None
 
-    async def resume_or_join(self, slug: str) -> services.Joined:
+    async def resume_or_join(self, slug: str) -> services.Joined | services.Knocked:
         """A page that lost its socket reconnects with `?resume=<token>` and gets its held
         seat back; otherwise (or if the seat is gone) this is an ordinary join."""
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("resume", [""])[0]
@@ -342,6 +448,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             "media": room.media,
             "capacity": room.capacity,
             "locked": room.is_locked,
+            "waiting_room": room.waiting_room,
         }
 
     async def refresh_ice_servers(self) -> None:
@@ -361,6 +468,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 return
 
     async def disconnect(self, code: int) -> None:
+        await self.withdraw()  # if we were waiting to be let in
         if self.refresher is not None:
             self.refresher.cancel()
         peer_id = self.forget_seat()
@@ -425,6 +533,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
     # --- Client messages: one dispatch point ----------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.knock is not None:
+            await self.receive_waiting(text_data, bytes_data)
+            return
         if self.peer_id is None:
             return  # refused or leaving: nothing a client says now means anything
         try:
@@ -579,6 +690,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ProtocolError(
                 protocol.NOT_FOUND, str(missing), message.type, detail=missing.detail
             ) from None
+        except waiting.NotWaiting as missing:
+            raise ProtocolError(
+                protocol.NOT_FOUND, str(missing), message.type, detail=missing.detail
+            ) from None
+        except waiting.RoomFull as full:
+            raise ProtocolError(
+                protocol.FULL, str(full), message.type, detail=full.detail
+            ) from None
 
     async def on_leave(self, message: Message) -> None:
         await self.give_up_seat("left")
@@ -730,10 +849,21 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         for peer_id in event["peer_ids"]:
             await self.send_message({"type": "role", "peer_id": peer_id, "is_moderator": True})
+        if self.peer_id in event["peer_ids"] and not self.is_moderator:
+            # Now a moderator: the waiting room's queue is ours to see too.
+            self.is_moderator = True
+            queue = await db(waiting.queue)(self.room_id)
+            await self.send_message({"type": "waiting-room", "queue": queue})
 
     async def room_updated(self, event: events.RoomUpdated) -> None:
         if self.peer_id is not None:
-            await self.send_message({"type": "room-updated", "locked": event["locked"]})
+            await self.send_message(
+                {
+                    "type": "room-updated",
+                    "locked": event["locked"],
+                    "waiting_room": event["waiting_room"],
+                }
+            )
 
     async def room_ended(self, event: events.RoomEnded) -> None:
         if self.peer_id is None:

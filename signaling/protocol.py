@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from django.utils import timezone
 
-from rooms import meeting, moderation
+from rooms import meeting, moderation, waiting
 from rooms.models import CHAT_MAX_LENGTH, Room
 
 MAX_FRAME = 72 * 1024
@@ -35,6 +35,7 @@ RATE_LIMITED = "rate_limited"
 FORBIDDEN = "forbidden"
 NOT_FOUND = "not_found"
 SERVER_ERROR = "server_error"
+FULL = "full"
 
 # Error details (docs/protocol.md, "error"): the finer stable name the page words.
 TOO_LARGE = "too_large"
@@ -270,6 +271,19 @@ def _room_action(data: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"reason": _reason(data, kind)}
 
 
+def _waiting(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"waiting_id": _string(data, "waiting_id", kind, min_len=1, max_len=MAX_PEER_ID)}
+
+
+def _waiting_mode(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    mode = data.get("mode")
+    if mode not in Room.Waiting.values:
+        raise ProtocolError(
+            BAD_MESSAGE, f"mode must be one of {', '.join(Room.Waiting.values)}", kind
+        )
+    return {"mode": mode}
+
+
 def _hide_chat(data: dict[str, Any], kind: str) -> dict[str, Any]:
     message_id = data.get("id")
     if (
@@ -343,6 +357,17 @@ MODERATION: dict[str, Moderation] = {
     ),
     "hide-chat": Moderation(
         _hide_chat, lambda room, actor, f: moderation.hide_message(room, actor, f["id"])
+    ),
+    # The waiting room (rooms/waiting.py).
+    "admit": Moderation(
+        _waiting, lambda room, actor, f: waiting.admit(room, actor, waiting_id=f["waiting_id"])
+    ),
+    "admit-all": Moderation(_nothing, lambda room, actor, f: waiting.admit_all(room, actor)),
+    "decline": Moderation(
+        _waiting, lambda room, actor, f: waiting.decline(room, actor, waiting_id=f["waiting_id"])
+    ),
+    "waiting-room": Moderation(
+        _waiting_mode, lambda room, actor, f: waiting.set_mode(room, actor, f["mode"])
     ),
 }
 MODERATION_TYPES = tuple(MODERATION)
