@@ -12,6 +12,7 @@ import { gettext } from "./dom.js";
 import { setupExperience } from "./experience.js";
 import { setupHands } from "./hands.js";
 import { setupInvites } from "./invites.js";
+import { setupWaiting } from "./waiting.js";
 import { LocalMedia } from "./media/local.js";
 import { resumeAudio } from "./media/level.js";
 import { setupModeration } from "./moderation.js";
@@ -105,8 +106,9 @@ setupControls({ ui, config, isVoice, session, local });
 // The meeting: raised hands and their queue, reactions over the tiles.
 setupHands({ ui, session, tiles, moderation });
 setupReactions({ ui, config, session, tiles });
-// Invite links for guests (moderators only: config.invites_url).
+// Invite links for guests (moderators only: config.invites_url), and the waiting room.
 setupInvites({ config, root: ui.call, moderation });
+setupWaiting({ ui, session, moderation });
 // A moderator's recording, on their own computer; everyone sees that it runs.
 setupRecording({ ui, config, session, local });
 // The "Connection details" panel: candidates, routes, TURN hints.

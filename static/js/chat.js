@@ -229,7 +229,8 @@ export function setupChat({ ui, config, signaling, session, moderation, layout }
     else console.warn("call: the server refused a message", error);
   });
   session.on("phase", ({ phase }) => {
-    if (phase === "closed") ui.chatInput.disabled = true;
+    // Someone in the waiting room is not in the call yet: the server would refuse their chat.
+    ui.chatInput.disabled = phase === "closed" || phase === "waiting";
   });
 
   return { setOpen };

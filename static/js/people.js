@@ -7,6 +7,7 @@
 //
 //   setupPeople({ui, session, moderation, devices, isVoice});
 import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext, popover } from "./dom.js";
+import { chime as playNotes } from "./media/chime.js";
 
 /**
  * @param {object} options
@@ -118,33 +119,9 @@ export function setupPeople({ ui, session, moderation, devices, isVoice }) {
     if (chime.checked) play(false);
   });
 
-  /** @type {AudioContext | null} */
-  let context = null;
-
   // Two short notes: up when someone comes, down when someone goes.
   /** @param {boolean} joined */
-  function play(joined) {
-    try {
-      context ||= new AudioContext();
-      const start = context.currentTime + 0.02;
-      const notes = joined ? [660, 880] : [660, 440];
-      notes.forEach((frequency, index) => {
-        const ctx = /** @type {AudioContext} */ (context);
-        const tone = ctx.createOscillator();
-        const gain = ctx.createGain();
-        tone.frequency.value = frequency;
-        const at = start + index * 0.13;
-        gain.gain.setValueAtTime(0.0001, at);
-        gain.gain.exponentialRampToValueAtTime(0.12, at + 0.02);
-        gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.12);
-        tone.connect(gain).connect(ctx.destination);
-        tone.start(at);
-        tone.stop(at + 0.13);
-      });
-    } catch (error) {
-      console.warn("people: no sound", error);
-    }
-  }
+  const play = (joined) => playNotes(joined ? [660, 880] : [660, 440], "people");
 
   return { button, panel, paint };
 }

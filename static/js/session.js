@@ -10,7 +10,7 @@
 //   session.self                 // {id, name, isModerator, isGuest}
 //   session.participants         // Map peer_id -> Participant (read-only to others)
 //   session.media                // our media state {audio, video, screen} (a copy)
-//   session.phase                // "joining" | "joined" | "reconnecting" | "closed"
+//   session.phase                // "joining" | "waiting" | "joined" | "reconnecting" | "closed"
 //   session.setMedia(kind, on)   // the one way to turn audio, video or screen on or off
 //   session.setHand(raised)      // raise or lower our hand (the server's `hand` confirms it)
 //   session.react(name)          // send a reaction (one of session.reactions)
@@ -102,7 +102,9 @@ export class CallSession extends Emitter {
     this.participants = new Map();
     /** @type {"joining" | "joined" | "reconnecting" | "closed"} */
     this.phase = "joining";
-    this.room = { capacity: config.capacity, locked: false };
+    this.room = { capacity: config.capacity, locked: false, waitingRoom: "off" };
+    /** The room's waiting room queue, for moderators (docs/protocol.md, `waiting-room`). */
+    this.waitingQueue = /** @type {{waiting_id: string, name: string, is_guest: boolean, since: string}[]} */ ([]);
     this.leaving = false;
     this.ended = false;
     this.pastSelfIds = new Set(); // our own earlier seats (before a reconnect): never someone else
@@ -134,7 +136,7 @@ export class CallSession extends Emitter {
     return this.local.media;
   }
 
-  /** @param {"joining" | "joined" | "reconnecting" | "closed"} phase @param {CloseInfo | null} [close] */
+  /** @param {"joining" | "waiting" | "joined" | "reconnecting" | "closed"} phase @param {CloseInfo | null} [close] */
   setPhase(phase, close = null) {
     this.phase = phase;
     this.emit("phase", { phase, close });
@@ -285,6 +287,15 @@ export class CallSession extends Emitter {
     }
   }
 
+  /** @param {unknown} queue  `waiting-room.queue` or `welcome.waiting` */
+  setWaitingQueue(queue) {
+    const entries = Array.isArray(queue) ? queue : [];
+    this.waitingQueue = entries
+      .filter((/** @type {any} */ q) => typeof q?.waiting_id === "string")
+      .map((/** @type {any} */ q) => ({ waiting_id: q.waiting_id, name: String(q.name || this.someone), is_guest: Boolean(q.is_guest), since: String(q.since || "") }));
+    this.emit("waiting-queue", { queue: [...this.waitingQueue] });
+  }
+
   // --- Signaling --------------------------------------------------------------------------
 
   listen() {
@@ -322,8 +333,10 @@ export class CallSession extends Emitter {
       if (welcome.room) {
         if (welcome.room.capacity) this.room.capacity = welcome.room.capacity;
         this.room.locked = Boolean(welcome.room.locked);
+        if (typeof welcome.room.waiting_room === "string") this.room.waitingRoom = welcome.room.waiting_room;
         this.emit("room", { ...this.room });
       }
+      this.setWaitingQueue(welcome.waiting);
       this.announced = false;
       this.emit("self", { ...this.self });
       this.setPhase("joined");
@@ -424,8 +437,16 @@ export class CallSession extends Emitter {
     signaling.on("room-updated", (message) => {
       if (typeof message.locked !== "boolean") return;
       this.room.locked = message.locked;
+      if (typeof message.waiting_room === "string") this.room.waitingRoom = message.waiting_room;
       this.emit("room", { ...this.room });
     });
+
+    // The waiting room: we wait to be let in (no seat yet), or, as a moderator, see who does.
+    signaling.on("waiting", ({ moderators_present: present }) => {
+      if (this.phase !== "waiting") this.setPhase("waiting");
+      this.emit("waiting", { moderatorsPresent: Boolean(present) });
+    });
+    signaling.on("waiting-room", ({ queue }) => this.setWaitingQueue(queue));
 
     signaling.on("close", (/** @type {CloseInfo & {superseded?: boolean}} */ close) => {
       // 4408: a newer socket of this page holds the seat; it carries on, nothing to say.

@@ -13,6 +13,7 @@ export function phaseWords(phase) {
   return (
     {
       joining: gettext("Connecting…"),
+      waiting: gettext("Waiting to be let in"),
       joined: gettext("Connected"),
       reconnecting: gettext("Reconnecting…"),
       closed: gettext("Not connected"),
@@ -105,6 +106,8 @@ export function closedWords({ code, refusal = null, data = {}, welcomed = false 
         gettext("You were removed from this room by a moderator."),
         guest ? gettext("You may join this room again later.") : gettext("You may join this room again later, or go back to the lobby."),
       );
+    case "declined":
+      return words(gettext("A moderator did not let you in."));
     case "invite_revoked":
       return words(gettext("The invite link that let you in was revoked, and your visit has ended."));
     case "guest_ended":
@@ -181,7 +184,10 @@ export function moderationErrorWords(error) {
       if (error.detail === "no_message" || (!error.detail && error.ref === "hide-chat")) {
         return gettext("That message no longer exists.");
       }
+      if (error.detail === "no_waiting") return gettext("That person is no longer waiting.");
       return gettext("That person is no longer in the call.");
+    case "full":
+      return gettext("The room is full: let someone in when a seat is free.");
     case "rate_limited":
       return gettext("Too many actions at once. Wait a moment, then try again.");
     case "server_error":

@@ -60,6 +60,23 @@ def test_two_browsers_through_nginx_land_on_different_workers_and_see_each_other
         assert workers == {"1", "2"}
 
 
+def wait_for_lobby_sockets(running: Cluster, access_log: Path) -> None:
+    """least_conn sends a new connection to the worker holding the fewest. Once nginx has
+    let go of every lobby socket that reached a worker (the workers' access logs say which
+    did; nginx logs a socket when it lets go), the call sockets are the only ones open, so
+    the next one goes to the worker holding fewer of them."""
+
+    def lobby_sockets_done() -> bool:
+        reached = sum(
+            log.read_text().count('"WSCONNECTING /ws/lobby/"')
+            for log in running.logs.glob("worker-*-access.log")
+        )
+        finished = [path for path, _ in finished_websockets(access_log) if path == "/ws/lobby/"]
+        return reached == len(finished)
+
+    wait_until(lobby_sockets_done, 15, "nginx to let go of the lobby sockets")
+
+
 def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> set[str]:
     """Alice and Bob in one call through nginx; returns the workers holding their sockets."""
     alice, bob = people.person("Alice"), people.person("Bob")
@@ -70,19 +87,7 @@ def call_across_workers(people: Crowd, running: Cluster, access_log: Path) -> se
     assert room_url.startswith(running.url + "/rooms/"), room_url
     alice_worker = alice.page.evaluate("window.confab.diagnostics.worker")
 
-    # least_conn sends a new connection to the worker holding the fewest. Once nginx has
-    # let go of every lobby socket that reached a worker (the workers' access logs say which
-    # did; nginx logs a socket when it lets go), Alice's call socket is the only one open,
-    # so Bob's must go to the other worker.
-    def lobby_sockets_done() -> bool:
-        reached = sum(
-            log.read_text().count('"WSCONNECTING /ws/lobby/"')
-            for log in running.logs.glob("worker-*-access.log")
-        )
-        finished = [path for path, _ in finished_websockets(access_log) if path == "/ws/lobby/"]
-        return reached == len(finished)
-
-    wait_until(lobby_sockets_done, 15, "nginx to let go of the lobby sockets")
+    wait_for_lobby_sockets(running, access_log)
     response = bob.page.goto(room_url)
     assert response is not None
     bob.wait_joined()

@@ -272,3 +272,44 @@ async def test_people_of_an_sfu_room_on_two_workers_meet_in_one_janus_room(
     finally:
         await janus.Janus.close_all()
         process.stop()
+
+
+async def test_a_moderator_on_one_worker_admits_and_declines_people_waiting_on_the_other(
+    alice, start_workers
+):
+    """The waiting room across workers: the queue reaches the moderator on w1, admissions
+    reach the waiting sockets on w2, and admitting more than fit never overfills."""
+    room = await sync_to_async(services.create_room)(
+        owner=alice, name="Doors", capacity=3, waiting_room="everyone"
+    )
+    one, two = await sync_to_async(start_workers)(2)
+    a = await join(one, room.slug, await cookie_for(alice))
+    users = await sync_to_async(lambda: [make_user(f"w{n}", f"W{n}") for n in range(4)])()
+    waiting = []
+    for user in users:
+        ws = await connect(two, f"/ws/rooms/{room.slug}/", await cookie_for(user))
+        first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert first["type"] == "waiting", first
+        waiting.append((ws, first["waiting_id"]))
+    queue: list[dict[str, object]] = []
+    while len(queue) < 4:
+        queue = (await a.receive_type("waiting-room"))["queue"]
+    assert [q["name"] for q in queue] == ["W0", "W1", "W2", "W3"]
+
+    await a.send({"type": "decline", "waiting_id": waiting[0][1]})
+    closing = json.loads(await asyncio.wait_for(waiting[0][0].recv(), 10))
+    assert (closing["type"], closing["refusal"]) == ("closing", "declined")
+    # Three wait, two seats are free: both admissions at once, then the third is refused.
+    await a.send({"type": "admit-all"})
+    error = await a.receive_type("error")
+    assert (error["code"], error["ref"]) == ("full", "admit-all")
+    welcomed = 0
+    for ws, _ in waiting[1:3]:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        while message["type"] != "welcome":
+            message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert message["worker"] == "w2"
+        welcomed += 1
+    assert welcomed == 2
+    assert await sync_to_async(Presence.objects.filter(room=room).count)() == 3
+    await asyncio.gather(a.ws.close(), *(ws.close() for ws, _ in waiting))

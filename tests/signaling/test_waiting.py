@@ -139,9 +139,7 @@ async def test_a_waiting_person_hears_whether_a_moderator_is_in_the_call(
     assert (await b.receive_type("waiting"))["moderators_present"] is False
 
 
-async def test_only_moderators_admit_decline_and_change_the_waiting_room(
-    alice, bob, charlie, join
-):
+async def test_only_moderators_admit_decline_and_change_the_waiting_room(alice, bob, charlie, join):
     room = await make_room(alice, waiting_room=Room.Waiting.OFF)
     await join(alice, room)
     b = await join(bob, room)
