@@ -21,7 +21,7 @@ const MODES = {
  * @param {object} options
  * @param {Record<string, HTMLElement>} options.ui
  * @param {import("./session.js").CallSession} options.session
- * @param {{act(message: Record<string, unknown>): boolean, knows(type: string): boolean, addRoomItems(provide: () => object[]): void}} options.moderation
+ * @param {{act(message: Record<string, unknown>): boolean, knows(type: string): boolean, toast(text: string, tone?: string): void, addRoomItems(provide: () => object[]): void}} options.moderation
  */
 export function setupWaiting({ ui, session, moderation }) {
   // --- Waiting to be let in ----------------------------------------------------------------
@@ -101,7 +101,20 @@ export function setupWaiting({ ui, session, moderation }) {
   session.on("phase", paintQueue);
   session.on("self", paintQueue);
 
-  // --- Who waits: the room menu ---------------------------------------------------------------
+  // --- Who waits: the room menu, and a word to the moderators when it changes ----------------
+
+  const CHANGED = {
+    off: () => gettext("Nobody waits to be let in now."),
+    guests: () => gettext("Guests now wait to be let in."),
+    everyone: () => gettext("Everyone but moderators now waits to be let in."),
+  };
+  let mode = session.room.waitingRoom;
+  session.on("room", ({ waitingRoom }) => {
+    if (waitingRoom === mode) return;
+    const known = session.phase === "joined";
+    mode = waitingRoom;
+    if (known && session.self.isModerator) moderation.toast(CHANGED[waitingRoom]?.() || "");
+  });
 
   moderation.addRoomItems(() =>
     moderation.knows("waiting-room")

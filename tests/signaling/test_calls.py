@@ -60,7 +60,9 @@ async def test_welcome_describes_me_the_room_the_peers_and_recent_chat(alice, bo
         "media": "mesh",
         "capacity": 4,
         "locked": False,
+        "waiting_room": "off",
     }
+    assert welcome["waiting"] == []  # no waiting room, and Bob does not moderate
     assert isinstance(welcome["ice_servers"], list)
     assert [m["body"] for m in welcome["history"]] == ["before you came"]
     assert welcome["history"][0]["name"] == "Alice"

@@ -127,7 +127,11 @@ async def test_a_locked_room_refuses_newcomers_but_keeps_who_is_inside(
     a, b, c = call
     await a.send({"type": "lock"})
     for peer in (a, b, c):
-        assert await peer.receive_type("room-updated") == {"type": "room-updated", "locked": True}
+        assert await peer.receive_type("room-updated") == {
+            "type": "room-updated",
+            "locked": True,
+            "waiting_room": "off",
+        }
     from tests.conftest import make_user
 
     erin = await database_sync_to_async(make_user)("erin", "Erin")
