@@ -15,6 +15,7 @@ from django.contrib.auth.views import LoginView, PasswordChangeView
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -147,6 +148,8 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB
         if room.media == Room.Media.MESH
         else 0,
+        # The stylesheet of the picture-in-picture window (static/js/pip.js).
+        "pip_css": static("css/pip.css"),
         # The server's bucket for reactions: the page holds its buttons back by it.
         "reaction_limit": dict(
             zip(("rate", "burst"), settings.RATE_LIMITS["reaction"], strict=True)

@@ -104,6 +104,11 @@ const ICONS = {
     ["circle", { cx: 12, cy: 19, r: 1.6 }],
   ],
   shield: [["path", { d: "M12 22s8-4 8-10V5l-8-3-8 3v7c0 6 8 10 8 10z" }]],
+  // Picture in picture (pip.js): a small window in a big one.
+  pip: [
+    ["rect", { x: 2, y: 4, width: 20, height: 16, rx: 2 }],
+    ["rect", { x: 12, y: 12, width: 7, height: 5, rx: 1 }],
+  ],
   // A guest (people.js), and the invite links of the room menu (invites.js).
   guest: [
     ["circle", { cx: 12, cy: 8, r: 4 }],

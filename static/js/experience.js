@@ -17,6 +17,7 @@ import { setupLayers } from "./layers.js";
 import { setupActiveSpeaker, setupQuality } from "./media-extras.js";
 import { setupPeople } from "./people.js";
 import { setupPrejoin } from "./prejoin.js";
+import { setupPip } from "./pip.js";
 import { setupScreenShare } from "./screenshare.js";
 import { setupStage } from "./stage.js";
 import { setupVoice } from "./voice.js";
@@ -42,12 +43,15 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
   const prejoin = setupPrejoin({ config, isVoice, ui }, devices);
   const files = setupFiles({ config, ui, session, transport, tiles, moderation });
   const people = setupPeople({ ui, session, moderation, devices, isVoice });
+  // The person talking in a small window of its own while the tab is behind others.
+  const pip = isVoice ? null : setupPip({ ui, config, session, tiles, speaker });
 
   // Controls: [mic] [camera] [screen] [file] [hand] [react] [people] [chat] [settings]
   // [shortcuts] ... [leave]
   if (screen.button) (ui.camera || ui.mic).after(screen.button);
   if (files.button) (screen.button || ui.camera || ui.mic).after(files.button);
   ui.chatToggle.after(devices.settingsButton, stage.helpButton);
+  if (pip) stage.helpButton.after(pip.button);
   ui.chatToggle.parentElement.append(devices.settingsPanel, stage.help);
   if (!navigator.mediaDevices?.enumerateDevices) devices.settingsButton.hidden = true;
 
@@ -62,7 +66,7 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
     if (final) devices.dropPreview();
   });
 
-  if (window.confab) window.confab.experience = { devices, voice, screen, speaker, quality, stage, files, people };
+  if (window.confab) window.confab.experience = { devices, voice, screen, speaker, quality, stage, files, people, pip };
 
   return {
     async beforeJoin() {

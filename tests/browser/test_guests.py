@@ -47,10 +47,19 @@ def come_in(guest: Person, link: str) -> None:
 
 
 def test_a_guest_joins_by_link_sees_only_their_room_and_a_ban_keeps_them_out(
-    person: People,
+    person: People, server: Server
 ) -> None:
     alice = person("Alice")
     room_url = alice.create_room("Open house")
+    # Another room of Alice's, made in the server's database: the guest must not get in.
+    other = server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User\n"
+        "from rooms import services\n"
+        f"owner = User.objects.get(username={alice.username!r})\n"
+        "print(services.create_room(owner=owner, name='Back office').slug)\n",
+    ).strip()
     link = make_link(alice)
     assert link.startswith(alice.url("/invite/"))
     alice.page.screenshot(path=screenshot("invite-dialog", ("chromium", "chromium")))
@@ -73,7 +82,7 @@ def test_a_guest_joins_by_link_sees_only_their_room_and_a_ban_keeps_them_out(
 
     # A guest has no lobby, no account pages, no other room.
     elsewhere = erin.context.new_page()
-    for path in ["/", "/accounts/password/", "/rooms/new/"]:
+    for path in ["/", f"/rooms/{other}/", "/accounts/password/", "/rooms/new/"]:
         response = elsewhere.goto(erin.url(path))
         assert response is not None
         assert response.status == 403, path
