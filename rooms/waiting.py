@@ -125,19 +125,25 @@ def _changed(room: Room) -> None:
     transaction.on_commit(lambda: services.publish_lobby_room(room))
 
 
+def _waiting(room: Room, waiting_id: str) -> Knock:
+    """The waiting person a moderator names, locked until the admission or decline commits
+    (two moderators clicking at once: the second finds nobody)."""
+    entry = (
+        Knock.objects.select_for_update()
+        .select_related("user")
+        .filter(room=room, waiting_id=waiting_id)
+        .first()
+    )
+    if entry is None:
+        raise NotWaiting("nobody with this waiting_id waits for this room")
+    return entry
+
+
 def admit(room: Room, actor: Actor, *, waiting_id: str) -> None:
     with transaction.atomic():
         _require_moderator(room, actor)
         room = Room.objects.select_for_update().get(pk=room.pk)
-        entry = (
-            Knock.objects.select_for_update()
-            .select_related("user")
-            .filter(room=room, waiting_id=waiting_id)
-            .first()
-        )
-        if entry is None:
-            raise NotWaiting("nobody with this waiting_id waits for this room")
-        _admit_one(room, actor, entry)
+        _admit_one(room, actor, _waiting(room, waiting_id))
         _changed(room)
 
 
@@ -165,14 +171,7 @@ def admit_all(room: Room, actor: Actor) -> int:
 def decline(room: Room, actor: Actor, *, waiting_id: str) -> None:
     with transaction.atomic():
         _require_moderator(room, actor)
-        entry = (
-            Knock.objects.select_for_update()
-            .select_related("user")
-            .filter(room=room, waiting_id=waiting_id)
-            .first()
-        )
-        if entry is None:
-            raise NotWaiting("nobody with this waiting_id waits for this room")
+        entry = _waiting(room, waiting_id)
         entry.delete()
         _record(room, actor, ModerationAction.Kind.DECLINE, entry.user)
         declined = events.waiting_declined()
