@@ -11,7 +11,8 @@
 // - Repair: "disconnected" for DISCONNECTED_GRACE_MS, or "failed", restarts ICE on the same
 //   connection; still not connected REBUILD_AFTER_MS later, the connection is rebuilt (a new
 //   RTCPeerConnection and a fresh offer). The other side sees a new DTLS fingerprint and
-//   rebuilds too.
+//   rebuilds too. Connected again but with no packet from them for MEDIA_CHECK_MS (while
+//   packets came before), it is rebuilt as well: see verifyMedia.
 // - Our tracks: camera and microphone in one MediaStream (their msid), one transceiver per
 //   kind (recvonly without a track, so people without devices still receive). Switching a
 //   device replaces the track in the same sender: nothing is renegotiated.
@@ -29,6 +30,8 @@ import { Emitter } from "../emitter.js";
 
 const DISCONNECTED_GRACE_MS = 2000;
 const REBUILD_AFTER_MS = 15000;
+// After a restart reconnects, how long their packets may stay away before we rebuild.
+const MEDIA_CHECK_MS = 4000;
 // An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
 // it stays unanswered it is sent again now and then: the other side answers it, or, if both
 // offered, perfect negotiation settles which offer wins. (The offer is told apart by a
@@ -52,6 +55,7 @@ const STATS_EVERY_MS = 2000;
  * @property {ReturnType<typeof setTimeout> | null} offerRetry
  * @property {ReturnType<typeof setTimeout> | null} graceTimer
  * @property {ReturnType<typeof setTimeout> | null} rebuildTimer
+ * @property {boolean} restarted  an ICE restart is under way or just reconnected: check the media
  * @property {number} iceRestarts
  * @property {number} rebuilds
  * @property {string | null} mainStreamId  the stream id of their microphone track (msid)
@@ -78,6 +82,7 @@ function makeLink(id, polite) {
     offerRetry: null,
     graceTimer: null,
     rebuildTimer: null,
+    restarted: false,
     iceRestarts: 0,
     rebuilds: 0,
     mainStreamId: null,
@@ -362,6 +367,7 @@ export class MeshTransport extends Emitter {
       if (pc.connectionState === "connected") {
         this.capBitrates();
         this.repaired(link);
+        if (link.restarted) this.verifyMedia(link, pc);
       } else if (pc.connectionState === "failed") {
         this.restartLink(link, pc);
       } else if (pc.connectionState === "disconnected" && !link.graceTimer) {
@@ -388,11 +394,42 @@ export class MeshTransport extends Emitter {
   restartLink(link, pc) {
     if (link.pc !== pc || link.rebuildTimer) return; // a restart is under way: its timer decides
     link.iceRestarts += 1;
+    link.restarted = true;
     pc.restartIce();
     link.rebuildTimer = setTimeout(() => {
       link.rebuildTimer = null;
       if (link.pc === pc && pc.connectionState !== "connected") this.rebuild(link.id);
     }, REBUILD_AFTER_MS);
+  }
+
+  // Connected again after an ICE restart is not enough: Firefox (ESR 153), restarting after
+  // its ICE "failed", reports "connected" on the new candidate pair and keeps sending its
+  // RTP and RTCP where the old pair was (its selected pair carries nothing but STUN), so no
+  // packet of theirs arrives, however long one waits. A new connection is the way back; the
+  // other side follows our new offer. Only when packets did come from them before, so a
+  // connection with someone who sends nothing (no devices) is left alone.
+  /** @param {Link} link @param {RTCPeerConnection} pc */
+  async verifyMedia(link, pc) {
+    link.restarted = false;
+    const packets = async () => {
+      let total = 0;
+      for (const report of (await pc.getStats()).values()) {
+        if (report.type === "inbound-rtp") total += report.packetsReceived || 0;
+      }
+      return total;
+    };
+    try {
+      const before = await packets();
+      if (before === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, MEDIA_CHECK_MS));
+      if (link.pc !== pc || pc.connectionState !== "connected") return;
+      if ((await packets()) === before) {
+        console.info(`mesh: connected again to ${link.id} but no media arrives; rebuilding`);
+        this.rebuild(link.id);
+      }
+    } catch (error) {
+      console.warn(`mesh: checking the media from ${link.id}`, error);
+    }
   }
 
   /** @param {Link} link */
