@@ -11,8 +11,8 @@
 // - Repair: "disconnected" for DISCONNECTED_GRACE_MS, or "failed", restarts ICE on the same
 //   connection; still not connected REBUILD_AFTER_MS later, the connection is rebuilt (a new
 //   RTCPeerConnection and a fresh offer). The other side sees a new DTLS fingerprint and
-//   rebuilds too. Connected again but with no packet from them for MEDIA_CHECK_MS (while
-//   packets came before), it is rebuilt as well: see verifyMedia.
+//   rebuilds too. Restarted and connected again, but their audio or video no longer
+//   arriving for MEDIA_CHECK_MS, it is rebuilt as well: see verifyMedia.
 // - Our tracks: camera and microphone in one MediaStream (their msid), one transceiver per
 //   kind (recvonly without a track, so people without devices still receive). Switching a
 //   device replaces the track in the same sender: nothing is renegotiated.
@@ -30,8 +30,10 @@ import { Emitter } from "../emitter.js";
 
 const DISCONNECTED_GRACE_MS = 2000;
 const REBUILD_AFTER_MS = 15000;
-// After a restart reconnects, how long their packets may stay away before we rebuild.
-const MEDIA_CHECK_MS = 4000;
+// After an ICE restart connects: a moment for the media to move to the new candidate pair,
+// then how long their media may stay away before the connection is rebuilt.
+const MEDIA_SETTLE_MS = 1500;
+const MEDIA_CHECK_MS = 5000;
 // An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
 // it stays unanswered it is sent again now and then: the other side answers it, or, if both
 // offered, perfect negotiation settles which offer wins. (The offer is told apart by a
@@ -55,7 +57,7 @@ const STATS_EVERY_MS = 2000;
  * @property {ReturnType<typeof setTimeout> | null} offerRetry
  * @property {ReturnType<typeof setTimeout> | null} graceTimer
  * @property {ReturnType<typeof setTimeout> | null} rebuildTimer
- * @property {boolean} restarted  an ICE restart is under way or just reconnected: check the media
+ * @property {string | null} ufrag  our ICE username fragment when the last negotiation settled
  * @property {number} iceRestarts
  * @property {number} rebuilds
  * @property {string | null} mainStreamId  the stream id of their microphone track (msid)
@@ -82,7 +84,7 @@ function makeLink(id, polite) {
     offerRetry: null,
     graceTimer: null,
     rebuildTimer: null,
-    restarted: false,
+    ufrag: null,
     iceRestarts: 0,
     rebuilds: 0,
     mainStreamId: null,
@@ -367,7 +369,6 @@ export class MeshTransport extends Emitter {
       if (pc.connectionState === "connected") {
         this.capBitrates();
         this.repaired(link);
-        if (link.restarted) this.verifyMedia(link, pc);
       } else if (pc.connectionState === "failed") {
         this.restartLink(link, pc);
       } else if (pc.connectionState === "disconnected" && !link.graceTimer) {
@@ -377,9 +378,15 @@ export class MeshTransport extends Emitter {
         }, DISCONNECTED_GRACE_MS);
       }
     });
-    // A connection that settles gets our screen, if we share one.
+    // A connection that settles gets our screen, if we share one; one that settled with new
+    // ICE credentials (a restart, from either side, for a repair or by hand) is checked.
     pc.addEventListener("signalingstatechange", () => {
-      if (link.pc === pc && this.local.screenTrack) this.sendScreen(link);
+      if (link.pc !== pc) return;
+      if (this.local.screenTrack) this.sendScreen(link);
+      if (pc.signalingState !== "stable") return;
+      const ufrag = pc.localDescription?.sdp.match(/a=ice-ufrag:(\S+)/)?.[1] || null;
+      if (link.ufrag && ufrag && ufrag !== link.ufrag) this.verifyMedia(link, pc);
+      link.ufrag = ufrag;
     });
     this.emit("connection", { id, state: pc.connectionState });
     return pc;
@@ -394,7 +401,6 @@ export class MeshTransport extends Emitter {
   restartLink(link, pc) {
     if (link.pc !== pc || link.rebuildTimer) return; // a restart is under way: its timer decides
     link.iceRestarts += 1;
-    link.restarted = true;
     pc.restartIce();
     link.rebuildTimer = setTimeout(() => {
       link.rebuildTimer = null;
@@ -402,29 +408,47 @@ export class MeshTransport extends Emitter {
     }, REBUILD_AFTER_MS);
   }
 
-  // Connected again after an ICE restart is not enough: Firefox (ESR 153), restarting after
-  // its ICE "failed", reports "connected" on the new candidate pair and keeps sending its
-  // RTP and RTCP where the old pair was (its selected pair carries nothing but STUN), so no
-  // packet of theirs arrives, however long one waits. A new connection is the way back; the
-  // other side follows our new offer. Only when packets did come from them before, so a
-  // connection with someone who sends nothing (no devices) is left alone.
+  // Connected again after an ICE restart is not enough. Between Chromium and Firefox (ESR
+  // 153) two failures were seen, each lasting however long one waits: Firefox, restarting
+  // after its ICE "failed", reports "connected" on the new candidate pair but keeps sending
+  // its RTP and RTCP where the old pair was (its selected pair carries nothing but STUN);
+  // and after a restart of a working connection, Firefox hears Chromium's audio but decodes
+  // no more of its video. A new connection is the way back; the other side follows our new
+  // offer. So once a restart has settled and connected, what arrives from them is counted
+  // twice, MEDIA_CHECK_MS apart: audio that came before and comes no more, or video that
+  // was decoded before and is no more (a camera turned off still sends black frames), means
+  // a rebuild. A connection with someone who sends nothing (no devices) is left alone.
   /** @param {Link} link @param {RTCPeerConnection} pc */
   async verifyMedia(link, pc) {
-    link.restarted = false;
-    const packets = async () => {
-      let total = 0;
+    const counts = async () => {
+      const seen = { audio: 0, video: 0 };
       for (const report of (await pc.getStats()).values()) {
-        if (report.type === "inbound-rtp") total += report.packetsReceived || 0;
+        if (report.type !== "inbound-rtp") continue;
+        if (report.kind === "audio") seen.audio += report.packetsReceived || 0;
+        if (report.kind === "video") seen.video += report.framesDecoded || 0;
       }
-      return total;
+      return seen;
     };
+    const wait = (/** @type {number} */ ms) => new Promise((resolve) => setTimeout(resolve, ms));
     try {
-      const before = await packets();
-      if (before === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, MEDIA_CHECK_MS));
+      // Until connected on the new credentials (a repair that does not connect is the
+      // rebuild timer's), and a moment more for the media to move to the new pair.
+      const deadline = performance.now() + REBUILD_AFTER_MS;
+      while (pc.connectionState !== "connected") {
+        if (link.pc !== pc || performance.now() > deadline) return;
+        await wait(250);
+      }
+      await wait(MEDIA_SETTLE_MS);
+      if (link.pc !== pc) return;
+      const before = await counts();
+      await wait(MEDIA_CHECK_MS);
       if (link.pc !== pc || pc.connectionState !== "connected") return;
-      if ((await packets()) === before) {
-        console.info(`mesh: connected again to ${link.id} but no media arrives; rebuilding`);
+      const after = await counts();
+      const stopped = /** @type {("audio" | "video")[]} */ (["audio", "video"]).filter(
+        (kind) => before[kind] > 0 && after[kind] === before[kind],
+      );
+      if (stopped.length) {
+        console.info(`mesh: ICE restarted with ${link.id}, but no ${stopped.join(" or ")} arrives; rebuilding`);
         this.rebuild(link.id);
       }
     } catch (error) {
@@ -446,6 +470,7 @@ export class MeshTransport extends Emitter {
     link.pendingCandidates = [];
     link.makingOffer = false;
     link.ignoreOffer = false;
+    link.ufrag = null; // a new connection's first credentials are no restart
     return this.createConnection(link);
   }
 
