@@ -76,6 +76,10 @@ TYPES = [
     "lower-hand",
     "reaction",
     "recording",
+    "admit",
+    "admit-all",
+    "decline",
+    "waiting-room",
     "dance",
     "",
 ]
