@@ -37,6 +37,7 @@ class Forbidden(Refused):
     NOT_MODERATOR = "not_moderator"
     NOT_OWNER = "not_owner"
     OWNER_PROTECTED = "owner_protected"
+    GUEST = "guest"
 
 
 class NotFound(Refused):
@@ -221,6 +222,9 @@ def promote(room: Room, actor: Actor, *, peer_id: str) -> None:
         if not access.may_promote(room, actor.user):
             raise Forbidden(Forbidden.NOT_OWNER, "only the owner of the room may make moderators")
         target = _room_presence(room, peer_id)
+        if target.is_guest:
+            # A guest holds one link's visit, not an account: moderating is for members.
+            raise Forbidden(Forbidden.GUEST, "a guest cannot be made a moderator")
         RoomModerator.objects.get_or_create(
             room=room, user=target.user, defaults={"granted_by": actor.user}
         )

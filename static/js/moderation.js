@@ -235,7 +235,8 @@ export function setupModeration({ signaling, session, root, isVoice = false, can
     if (peer.hand && knows("lower-hand")) {
       actions.push(menuItem(gettext("Lower hand"), "hand", () => act({ type: "lower-hand", peer_id: id })));
     }
-    if (canPromote && knows("promote")) {
+    if (canPromote && knows("promote") && !peer.isGuest) {
+      // A guest cannot be made a moderator (rooms/moderation.py): no such item for them.
       actions.push(
         menuItem(gettext("Make moderator"), "star", () => confirmPromote(id), {
           disabled: Boolean(peer.isModerator),

@@ -179,6 +179,7 @@ export function moderationErrorWords(error) {
     case "forbidden":
       if (error.detail === "not_owner") return gettext("Only the room's owner can make someone a moderator.");
       if (error.detail === "owner_protected") return gettext("The room's owner cannot be removed or banned.");
+      if (error.detail === "guest") return gettext("A guest cannot be made a moderator.");
       return gettext("Only moderators of this room can do that.");
     case "not_found":
       if (error.detail === "no_message" || (!error.detail && error.ref === "hide-chat")) {

@@ -15,7 +15,7 @@ from django.test import Client
 from django.utils import timezone
 
 from rooms import guests, moderation, services
-from rooms.models import Guest, Invite, ModerationAction, Presence, Room, RoomBan
+from rooms.models import Guest, Invite, ModerationAction, Presence, Room, RoomBan, RoomModerator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -312,3 +312,16 @@ def test_a_moderator_cannot_make_a_link_for_ever(alice, bob, room):
 def test_a_link_expires_after_a_day_by_default(alice, room):
     invite, _ = guests.create_invite(room, alice)
     assert abs(invite.expires_at - timezone.now() - timedelta(hours=24)) < timedelta(minutes=1)
+
+
+async def test_a_guest_cannot_be_made_a_moderator(alice, room, join):
+    link = await database_sync_to_async(make_link)(room, alice)
+    cookie = await database_sync_to_async(cookie_of)(
+        await database_sync_to_async(become_guest)(link)
+    )
+    a = await join(alice, room)
+    e = await join(None, room, cookie=cookie)
+    await a.send({"type": "promote", "peer_id": e.peer_id})
+    error = await a.receive_type("error")
+    assert (error["code"], error["detail"]) == ("forbidden", "guest")
+    assert not await database_sync_to_async(RoomModerator.objects.exists)()
