@@ -227,6 +227,19 @@ def redeem(secret: str, *, name: str, raw_browser_key: str, address: str) -> Vis
     return Visit(guest=guest, user=user)
 
 
+def needs_no_guest(invite: Invite, user: User | AnonymousUser, session: SessionBase) -> bool:
+    """Whether this browser goes straight in without becoming a new guest: it is already
+    this room's guest, with its visit still on, or it is a member's (who needs no guest
+    account; the link stands for the room's password, granted here)."""
+    guest_room = guest_room_id(session)
+    if guest_room is not None:
+        return guest_room == invite.room_id and not visit_ended(int(user.pk or 0))
+    if user.is_authenticated:
+        access.grant_access(session, invite.room)
+        return True
+    return False
+
+
 def start_session(session: SessionBase, guest: Guest) -> None:
     """After the guest is signed in: note in the session which room is theirs, and that
     the invite stands for a private room's password."""

@@ -269,13 +269,7 @@ def invite(request: HttpRequest, secret: str) -> HttpResponse:
         the_invite = guests.invite_for(secret[:100])
         guests.check_browser(the_invite, raw_key)
         room = the_invite.room
-        if guests.guest_room_id(request.session) == room.pk and not guests.visit_ended(
-            int(request.user.pk or 0)
-        ):
-            return redirect("room", slug=room.slug)  # already their guest: back in
-        if request.user.is_authenticated and guests.guest_room_id(request.session) is None:
-            # A member needs no guest account; the link stands for the room's password.
-            access.grant_access(request.session, room)
+        if guests.needs_no_guest(the_invite, request.user, request.session):
             return redirect("room", slug=room.slug)
         if request.method == "POST" and form.is_valid():
             visit = guests.redeem(
