@@ -686,11 +686,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             raise ProtocolError(
                 protocol.FORBIDDEN, str(refused), message.type, detail=refused.detail
             ) from None
-        except moderation.NotFound as missing:
-            raise ProtocolError(
-                protocol.NOT_FOUND, str(missing), message.type, detail=missing.detail
-            ) from None
-        except waiting.NotWaiting as missing:
+        except (moderation.NotFound, waiting.NotWaiting) as missing:
             raise ProtocolError(
                 protocol.NOT_FOUND, str(missing), message.type, detail=missing.detail
             ) from None
