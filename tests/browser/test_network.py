@@ -10,8 +10,8 @@ Each pair of engines, both ways round. Firefox's driver connection (WebDriver Bi
 websocket on this same loopback: the ports Firefox listens on are exempt from the block, like
 the server's. Between Chromium and Firefox the restart reconnects, but Firefox then keeps
 sending its media where the old candidate pair was, so the page rebuilds the connection
-(transport/mesh.js, verifyMedia); between two Chromiums the restart alone brings the video
-back.
+(transport/mesh.js, verifyMedia), and sometimes once more when the new connection brings no
+video from Firefox either; between two Chromiums the restart alone brings the video back.
 """
 
 from __future__ import annotations
@@ -143,7 +143,9 @@ def test_a_blocked_media_path_is_repaired_by_an_ice_restart_and_video_comes_back
             assert after["rebuilds"] == 0, after
             assert after["frames"] > before[someone.name]["frames"], (before, after)
         else:
-            assert after["rebuilds"] <= 1, after
+            # Restarted, then rebuilt; a rebuilt connection that still brings nothing from
+            # Firefox is rebuilt again (transport/mesh.js, MAX_MEDIA_REBUILDS in a row).
+            assert after["rebuilds"] <= 3, after
     bob.page.screenshot(path=screenshot("media-path-repaired", engines))
 
 

@@ -34,6 +34,8 @@ const REBUILD_AFTER_MS = 15000;
 // then how long their media may stay away before the connection is rebuilt.
 const MEDIA_SETTLE_MS = 1500;
 const MEDIA_CHECK_MS = 5000;
+// Rebuilds in a row for want of media, before the connection is left as it is.
+const MAX_MEDIA_REBUILDS = 3;
 // An offer can be lost with a dropped socket, or go to a peer whose socket was down. While
 // it stays unanswered it is sent again now and then: the other side answers it, or, if both
 // offered, perfect negotiation settles which offer wins. (The offer is told apart by a
@@ -404,7 +406,7 @@ export class MeshTransport extends Emitter {
     pc.restartIce();
     link.rebuildTimer = setTimeout(() => {
       link.rebuildTimer = null;
-      if (link.pc === pc && pc.connectionState !== "connected") this.rebuild(link.id);
+      if (link.pc === pc && pc.connectionState !== "connected") this.rebuildForMedia(link, pc);
     }, REBUILD_AFTER_MS);
   }
 
@@ -418,8 +420,11 @@ export class MeshTransport extends Emitter {
   // twice, MEDIA_CHECK_MS apart: audio that came before and comes no more, or video that
   // was decoded before and is no more (a camera turned off still sends black frames), means
   // a rebuild. A connection with someone who sends nothing (no devices) is left alone.
-  /** @param {Link} link @param {RTCPeerConnection} pc */
-  async verifyMedia(link, pc) {
+  // `fresh`: a connection we just rebuilt for want of media; its counters start at 0, and
+  // it must bring both kinds that stopped (`expect`) within the same time, or it is rebuilt
+  // again, MAX_MEDIA_REBUILDS times at most.
+  /** @param {Link} link @param {RTCPeerConnection} pc @param {{fresh?: ("audio" | "video")[], attempt?: number}} [options] */
+  async verifyMedia(link, pc, { fresh = [], attempt = 0 } = {}) {
     const counts = async () => {
       const seen = { audio: 0, video: 0 };
       for (const report of (await pc.getStats()).values()) {
@@ -445,15 +450,45 @@ export class MeshTransport extends Emitter {
       if (link.pc !== pc || pc.connectionState !== "connected") return;
       const after = await counts();
       const stopped = /** @type {("audio" | "video")[]} */ (["audio", "video"]).filter(
-        (kind) => before[kind] > 0 && after[kind] === before[kind],
+        (kind) => (before[kind] > 0 || fresh.includes(kind)) && after[kind] === before[kind],
       );
-      if (stopped.length) {
-        console.info(`mesh: ICE restarted with ${link.id}, but no ${stopped.join(" or ")} arrives; rebuilding`);
+      if (stopped.length && attempt < MAX_MEDIA_REBUILDS) {
+        console.info(`mesh: no ${stopped.join(" or ")} arrives from ${link.id}; rebuilding the connection`);
         this.rebuild(link.id);
+        const rebuilt = link.pc;
+        if (rebuilt) this.verifyMedia(link, rebuilt, { fresh: stopped, attempt: attempt + 1 });
       }
     } catch (error) {
       console.warn(`mesh: checking the media from ${link.id}`, error);
     }
+  }
+
+  // A repair's last step (the restart did not connect in time): a new connection, which
+  // must then bring what the old one had brought (verifyMedia, `fresh`).
+  /** @param {Link} link @param {RTCPeerConnection} pc */
+  async rebuildForMedia(link, pc) {
+    const had = await this.kindsReceived(link, pc);
+    if (link.pc !== pc) return; // replaced meanwhile (their rebuild reached us first)
+    this.rebuild(link.id);
+    const rebuilt = link.pc;
+    if (rebuilt && had.length) this.verifyMedia(link, rebuilt, { fresh: had, attempt: 1 });
+  }
+
+  // The kinds of media that ever came from them on `pc` (its counters are cumulative).
+  /** @param {Link} link @param {RTCPeerConnection} pc @returns {Promise<("audio" | "video")[]>} */
+  async kindsReceived(link, pc) {
+    /** @type {("audio" | "video")[]} */
+    const had = [];
+    try {
+      for (const report of (await pc.getStats()).values()) {
+        if (report.type !== "inbound-rtp") continue;
+        const kind = /** @type {"audio" | "video"} */ (report.kind);
+        if ((kind === "audio" ? report.packetsReceived : report.framesDecoded) > 0 && !had.includes(kind)) had.push(kind);
+      }
+    } catch (error) {
+      console.warn(`mesh: reading what came from ${link.id}`, error);
+    }
+    return had;
   }
 
   /** @param {Link} link */
@@ -540,7 +575,11 @@ export class MeshTransport extends Emitter {
       fingerprint(description.sdp) !== fingerprint(pc.remoteDescription.sdp)
     ) {
       console.info(`mesh: ${link.id} rebuilt the connection; so do we`);
+      const had = await this.kindsReceived(link, pc);
+      if (link.pc !== pc) return; // replaced while we read its figures
       pc = this.replaceConnection(link);
+      // Their new connection must bring us what the old one did, or we rebuild in turn.
+      if (had.length) this.verifyMedia(link, pc, { fresh: had, attempt: 1 });
     }
     // Perfect negotiation (docs/protocol.md, "Negotiation").
     const readyForOffer = !link.makingOffer && (pc.signalingState === "stable" || link.settingRemoteAnswer);
