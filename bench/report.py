@@ -114,19 +114,44 @@ def tables(results: dict[str, Any]) -> str:
             )
     call = results.get("call_setup")
     if call:
+        floor = call.get("minimal")
+
+        def call_row(words: str, key: str) -> str:
+            def worst(figures: dict[str, Any]) -> float:
+                return max(r[key] for r in figures["runs"])
+
+            ours = f"{call['median_' + key]} | {worst(call)}"
+            theirs = f"{floor['median_' + key]} | {worst(floor)}" if floor else "- | -"
+            return f"| {words} | {ours} | {theirs} |"
+
         lines += [
             "",
             "### Browser call setup (headless Chromium, fake devices, loopback)",
             "",
             f"{call['calls']} calls of two people, {call['layer']} layer, {call['workers']} worker; "
             "the second person presses Join now on the pre-join screen "
-            "(`bench/call_setup.py`, run by `make bench`).",
+            "(`bench/call_setup.py`, run by `make bench`). Beside Confab, the same calls on the "
+            "smallest call page there can be (`bench/minimal.html` on the floor relay: a camera "
+            "preview held from the start, one plain offer and answer), in the same run.",
             "",
-            "| measure | median ms | worst ms |",
-            "| --- | --- | --- |",
-            f"| Join now click to the first decoded remote frame (newcomer) | {call['median_click_to_frame_ms']} | {call['max_click_to_frame_ms']} |",
-            f"| the same click to the first frame decoded by the person already there | {call['median_first_person_click_to_frame_ms']} | {max(r['first_person_click_to_frame_ms'] for r in call['runs'])} |",
-            f"| page opened (navigation start) to the newcomer's first decoded frame | {call['median_open_to_frame_ms']} | {max(r['open_to_frame_ms'] for r in call['runs'])} |",
+            "| measure | Confab median ms | worst | minimal page median ms | worst |",
+            "| --- | --- | --- | --- | --- |",
+            call_row(
+                "Join now click to the first decoded remote frame (newcomer)", "click_to_frame_ms"
+            ),
+            call_row(
+                "the same click to the first frame decoded by the person already there",
+                "first_person_click_to_frame_ms",
+            ),
+            call_row("the same click to both decoding (the later of the two)", "both_decoding_ms"),
+            call_row(
+                "the newcomer's peer connection made to connected",
+                "connection_to_connected_ms",
+            ),
+            call_row(
+                "page opened (navigation start) to the newcomer's first decoded frame",
+                "open_to_frame_ms",
+            ),
         ]
     sfu = results.get("sfu")
     if sfu:
