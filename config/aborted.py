@@ -29,7 +29,13 @@ def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
 
 
 def install() -> None:
-    """On daphne's event loop (daphne sets it up before it imports the application)."""
+    """On daphne's event loop: the one its Twisted reactor runs on. daphne makes it current
+    (asyncio.set_event_loop) only when the server starts, after it imported the
+    application, so the current loop at import time is another one."""
     if "daphne.server" not in sys.modules:
         return  # not under daphne (tests in process, manage.py): nothing stops like that
-    asyncio.get_event_loop_policy().get_event_loop().set_exception_handler(handle)
+    from twisted.internet import reactor
+
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if isinstance(loop, asyncio.AbstractEventLoop):
+        loop.set_exception_handler(handle)

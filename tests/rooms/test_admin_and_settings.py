@@ -181,3 +181,25 @@ def test_a_request_aborted_by_a_stopping_server_is_not_an_error(caplog, expected
         (r.levelname, r.getMessage()) for r in caplog.records
     ]
     assert expected_errors.messages() == ["ERROR asyncio: Task exception was never retrieved"]
+
+
+def test_under_daphne_the_handler_is_on_the_loop_the_server_runs() -> None:
+    # daphne makes its reactor's loop current only when it starts serving, after importing
+    # the application: the handler must be on that loop, not on the one current at import
+    # (a clean-clone run logged an aborted beacon as an ERROR when it was).
+    probe = (
+        "import daphne.server\n"
+        "from twisted.internet import reactor\n"
+        "import config.asgi\n"
+        "from config import aborted\n"
+        "print(reactor._asyncioEventloop.get_exception_handler() is aborted.handle)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DEBUG": "1"},
+        check=False,
+    )
+    assert done.stdout.strip().splitlines()[-1:] == ["True"], done.stderr[-2000:]
