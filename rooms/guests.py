@@ -26,7 +26,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from rooms import access, events, throttle
+from rooms import access, throttle
 from rooms.models import Guest, Invite, ModerationAction, Presence, Profile, Room, RoomBan
 
 if TYPE_CHECKING:
@@ -132,20 +132,10 @@ def revoke_invite(invite: Invite, by: User, *, remove_guests: bool, source: str 
         seats = list(
             Presence.objects.filter(room=invite.room, user_id__in=[g.user_id for g in guests])
         )
-        if seats:
-            Presence.objects.filter(pk__in=[seat.pk for seat in seats]).delete()
-            event = events.peer_removed([seat.peer_id for seat in seats], "invite_revoked", None)
-            group = events.room_group(invite.room_id)
-            transaction.on_commit(lambda: events.publish(group, event))
-            room = invite.room
-            transaction.on_commit(lambda: _publish_lobby(room))
+        from rooms import moderation  # moderation imports this module
+
+        moderation._remove(invite.room, seats, "invite_revoked")
     return len(guests)
-
-
-def _publish_lobby(room: Room) -> None:
-    from rooms.services import publish_lobby_room  # services imports this module
-
-    publish_lobby_room(room)
 
 
 def room_invites(room: Room) -> list[Invite]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from rooms import access, events
+from rooms import events
 from rooms.models import Knock, ModerationAction, Presence, Room, display_name
 
 if TYPE_CHECKING:
@@ -87,18 +87,15 @@ def withdraw(channel_name: str) -> int | None:
 
 
 def _require_moderator(room: Room, actor: Actor) -> None:
-    from rooms import moderation
+    from rooms import moderation  # moderation imports services, which imports this module
 
-    if not access.is_moderator(room, actor.user):
-        raise moderation.Forbidden(
-            moderation.Forbidden.NOT_MODERATOR, "only moderators of this room may do that"
-        )
+    moderation._require_moderator(room, actor)
 
 
 def _record(room: Room, actor: Actor, kind: str, target: User | None = None) -> None:
-    ModerationAction.objects.create(
-        room=room, actor=actor.user, kind=kind, target_user=target, source=actor.source
-    )
+    from rooms import moderation
+
+    moderation._record(room, actor, kind, target=target)
 
 
 def _admit_one(room: Room, actor: Actor, entry: Knock) -> None:
