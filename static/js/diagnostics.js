@@ -14,10 +14,11 @@
 // - TURN failures: the transport's "candidate-error" events (icecandidateerror: 401: credentials refused, 403: forbidden, 701: no
 //   answer) and, since an unreachable TURN server is reported only after ~40 s or never,
 //   no relay candidate within RELAY_EXPECTED_MS of the first connection.
-// - The route: getStats `transport.selectedCandidatePairId` (or the nominated, succeeded
-//   pair), its local and remote candidates and `currentRoundTripTime`.
+// - The route: the selected candidate pair (transport/route.js says how each engine names
+//   it), its local and remote candidates and `currentRoundTripTime`.
 
 import { fmt, gettext } from "./dom.js";
+import { selectedPair } from "./transport/route.js";
 
 export const RELAY_EXPECTED_MS = 8000;
 const POLL_MS = 1000; // while the panel is open
@@ -178,18 +179,12 @@ export class Diagnostics {
     const info = this.transport.info(id);
     const stats = info && info.state !== "closed" ? await this.transport.getStats(id) : null;
     if (!info || !stats) return null;
-    let pair = null;
     stats.forEach((report) => {
       if (report.type === "local-candidate") {
         this.noteCandidate(report.candidateType, report.protocol, report.address || report.ip, report.port, report.url);
       }
-      if (report.type === "transport" && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
     });
-    if (!pair) {
-      stats.forEach((report) => {
-        if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") pair = pair || report;
-      });
-    }
+    const pair = selectedPair(stats);
     const candidate = (id) => {
       const report = id && stats.get(id);
       if (!report) return null;

@@ -10,6 +10,7 @@
 //   tile with the details in a popover.
 import { el, fmt, gettext, label, popover } from "./dom.js";
 import { audioContext } from "./media/level.js";
+import { selectedPair } from "./transport/route.js";
 
 // --- Active speaker ------------------------------------------------------------------------------
 
@@ -113,7 +114,6 @@ export function setupQuality({ session, transport, tiles }) {
 
   // A stats report of the connection with `id` -> what the bars and the details show.
   function measure(id, generation, report) {
-    let pair = null;
     let lost = 0;
     let received = 0;
     let bytesIn = 0;
@@ -122,7 +122,6 @@ export function setupQuality({ session, transport, tiles }) {
     const byId = new Map();
     report.forEach((stat) => byId.set(stat.id, stat));
     report.forEach((stat) => {
-      if (stat.type === "transport" && stat.selectedCandidatePairId) pair = byId.get(stat.selectedCandidatePairId) || pair;
       if (stat.type === "inbound-rtp") {
         lost += stat.packetsLost || 0;
         received += stat.packetsReceived || 0;
@@ -133,9 +132,7 @@ export function setupQuality({ session, transport, tiles }) {
       }
       if (stat.type === "outbound-rtp") bytesOut += stat.bytesSent || 0;
     });
-    if (!pair) report.forEach((stat) => {
-      if (stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded") pair = stat;
-    });
+    const pair = selectedPair(report);
     const local = pair && byId.get(pair.localCandidateId);
     const remote = pair && byId.get(pair.remoteCandidateId);
     const now = performance.now();
