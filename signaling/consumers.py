@@ -190,7 +190,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The room is read now, not in the join: whoever was admitted between our join
         # and our group_add announced themselves before we listened, and is listed here.
         # Anyone admitted after this read commits after our group_add, so we hear them.
-        peers = await db(services.room_peers)(room.pk, exclude=me.peer_id)
+        facts = await db(services.welcome_facts)(room, exclude=me.peer_id)
+        peers = facts.peers
         self.peers = {peer.peer_id: peer.channel_name for peer in peers}
         self.is_moderator = me.is_moderator
         queue = await db(waiting.queue)(room.pk) if me.is_moderator else []
@@ -210,7 +211,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "room": self.room_info(room),
                 "ice_servers": ice_servers(me.peer_id),
                 "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
-                "history": [{**m.as_event(), "from": None} for m in joined.history],
+                "history": [{**m.as_event(), "from": None} for m in facts.history],
                 "heartbeat": settings.HEARTBEAT_INTERVAL,
                 "worker": settings.WORKER_ID,
                 "resume_token": joined.resume_token,
@@ -227,8 +228,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
         else:
             event = events.peer_joined(me.as_peer(), self.channel_name)
         await self.channel_layer.group_send(self.group, event)
-        if joined.lobby is not None:
-            await services.announce(events.LOBBY_GROUP, joined.lobby)
+        if not joined.resumed:  # a resumed seat changes nothing the lobby shows
+            await services.announce(events.LOBBY_GROUP, facts.lobby(room, me))
         if room.media == Room.Media.SFU:
             await self.join_sfu(room)
 

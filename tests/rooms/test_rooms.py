@@ -1,9 +1,14 @@
+import functools
+from datetime import datetime, timedelta
+
 import pytest
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.test import Client
+from django.utils import timezone
 
 from rooms import services
-from rooms.models import ChatMessage, Room, RoomModerator
+from rooms.models import ChatMessage, Presence, Room, RoomBan, RoomModerator
 
 pytestmark = pytest.mark.django_db
 
@@ -161,3 +166,58 @@ def test_only_the_owner_and_staff_are_offered_to_make_moderators(
         return response.context["config"]["can_promote"]
 
     assert (can_promote(alice), can_promote(bob), can_promote(dana)) == (True, False, True)
+
+
+def seat(room: Room, user: User) -> Presence:
+    return Presence.objects.create(
+        room=room, user=user, peer_id=services.new_peer_id(), channel_name="c", name=user.username
+    )
+
+
+def door(room: Room, user: User) -> tuple[tuple[int, int, int, bool, bool], datetime | None]:
+    """What the join's door reads of `user` (plain SQL), and the end of their longest ban."""
+    with transaction.atomic():
+        _, facts = services._lock_for_admission(room.slug, user.pk)
+    until = services.banned_until(room, user.pk) if facts.user_is_banned else None
+    as_tuple = (
+        facts.occupancy,
+        facts.user_connections,
+        facts.user_connections_here,
+        facts.user_is_listed_moderator,
+        facts.user_is_banned,
+    )
+    return as_tuple, until
+
+
+def test_the_doors_facts_agree_with_the_orm(alice, bob, charlie, room):
+    # The join reads these in plain SQL (rooms/services.py, _admission_sql); the ORM's
+    # answer, and RoomBan.objects.active(), are what they must agree with.
+    other = services.create_room(owner=alice, name="Other", capacity=6)
+    seat(room, alice)
+    seat(room, bob)
+    seat(room, bob)
+    seat(other, bob)
+    seat(other, charlie)
+    RoomModerator.objects.create(room=room, user=charlie, granted_by=alice)
+    now = timezone.now()
+    ban = functools.partial(RoomBan.objects.create, room=room, banned_by=alice)
+    ban(user=alice, lifted_at=now)
+    ban(user=alice, expires_at=now - timedelta(seconds=1))
+    ban(user=bob, expires_at=now + timedelta(minutes=5))
+    longest = ban(user=bob, expires_at=now + timedelta(minutes=30))
+    ban(user=bob, room=other)  # until lifted, but in another room
+    ban(user=charlie, expires_at=now + timedelta(minutes=5))
+    ban(user=charlie)  # until lifted: the longest of all
+
+    for user in (alice, bob, charlie):
+        active = RoomBan.objects.active().filter(room=room, user=user)
+        assert door(room, user)[0] == (
+            Presence.objects.filter(room=room).count(),
+            Presence.objects.filter(user=user).count(),
+            Presence.objects.filter(room=room, user=user).count(),
+            RoomModerator.objects.filter(room=room, user=user).exists(),
+            active.exists(),
+        )
+    assert door(room, alice) == ((3, 1, 1, False, False), None)
+    assert door(room, bob) == ((3, 3, 2, False, True), longest.expires_at)
+    assert door(room, charlie) == ((3, 1, 0, True, True), None)
