@@ -46,12 +46,14 @@ class Profile(models.Model):
         return self.display_name
 
 
-def display_name(user: User) -> str:
-    """The name shown to others: the profile's, or the username for accounts made by hand."""
-    profile = getattr(user, "profile", None)
-    if profile is not None and profile.display_name:
-        return str(profile.display_name)
-    return user.get_username()
+def display_name(user: User, profile_name: str | None = None) -> str:
+    """The name shown to others: the profile's, or the username for accounts made by hand.
+    `profile_name`: the profile's display name, if the caller read it already (the join
+    does, with the room's other facts)."""
+    if profile_name is None:
+        profile = getattr(user, "profile", None)
+        profile_name = profile.display_name if profile is not None else None
+    return str(profile_name) if profile_name else user.get_username()
 
 
 class RoomQuerySet(models.QuerySet["Room"]):

@@ -29,6 +29,7 @@ from rooms.models import (
     ChatMessage,
     Knock,
     Presence,
+    Profile,
     Room,
     RoomBan,
     RoomModerator,
@@ -258,6 +259,7 @@ def join_room(
             is_guest=is_guest,
             audio=audio,
             video=video,
+            name=display_name(user, facts.profile_name),
         )
     return Joined(room=room, presence=presence, resume_token=resume_token)
 
@@ -271,9 +273,11 @@ def take_seat(
     is_guest: bool,
     audio: bool = True,
     video: bool = True,
+    name: str | None = None,
 ) -> tuple[Presence, str]:
     """The seat itself, and its resume token, inside a transaction that holds the room row
-    locked and has counted a free seat: a join's, or a moderator's admission."""
+    locked and has counted a free seat: a join's, or a moderator's admission. `name`: the
+    user's display name, if the caller has read it."""
     if room.media == Room.Media.SFU:
         _place_on_sfu(room)
     resume_token = secrets.token_urlsafe(24)
@@ -283,7 +287,7 @@ def take_seat(
         user=user,
         peer_id=new_peer_id(),
         channel_name=channel_name,
-        name=display_name(user),
+        name=name or display_name(user),
         audio=audio,
         video=video and room.kind != Room.Kind.VOICE,
         is_moderator=moderator,
@@ -347,6 +351,7 @@ class _Admission:
     user_connections_here: int
     user_is_listed_moderator: bool
     user_is_banned: bool
+    profile_name: str | None  # the user's display name, if they have a profile
 
 
 @functools.cache
@@ -359,6 +364,7 @@ def _admission_sql() -> str:
     presence = Presence._meta.db_table
     moderator = RoomModerator._meta.db_table
     ban = RoomBan._meta.db_table
+    profile = Profile._meta.db_table
     # Only table names are formatted in (from the models); every value is a parameter.
     return (
         f"SELECT (SELECT COUNT(*) FROM {presence} WHERE room_id = %s),"  # noqa: S608
@@ -366,7 +372,8 @@ def _admission_sql() -> str:
         f" (SELECT COUNT(*) FROM {presence} WHERE room_id = %s AND user_id = %s),"
         f" EXISTS (SELECT 1 FROM {moderator} WHERE room_id = %s AND user_id = %s),"
         f" EXISTS (SELECT 1 FROM {ban} WHERE room_id = %s AND user_id = %s"
-        " AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > %s))"
+        " AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > %s)),"
+        f" (SELECT display_name FROM {profile} WHERE user_id = %s)"
     )
 
 
@@ -384,11 +391,11 @@ def _lock_for_admission(slug: str, user_id: int) -> tuple[Room, _Admission] | No
     with connection.cursor() as cursor:
         cursor.execute(
             _admission_sql(),
-            [room.pk, user_id, room.pk, user_id, room.pk, user_id, room.pk, user_id, now],
+            [room.pk, user_id, room.pk, user_id, room.pk, user_id, room.pk, user_id, now, user_id],
         )
-        here, everywhere, mine_here, listed, banned = cursor.fetchone()
+        here, everywhere, mine_here, listed, banned, profile_name = cursor.fetchone()
     # SQLite answers EXISTS with 0 or 1.
-    return room, _Admission(here, everywhere, mine_here, bool(listed), bool(banned))
+    return room, _Admission(here, everywhere, mine_here, bool(listed), bool(banned), profile_name)
 
 
 def banned_until(room: Room, user_id: int) -> datetime | None:

@@ -174,10 +174,14 @@ def seat(room: Room, user: User) -> Presence:
     )
 
 
-def door(room: Room, user: User) -> tuple[tuple[int, int, int, bool, bool], datetime | None]:
+def door(
+    room: Room, user: User
+) -> tuple[tuple[int, int, int, bool, bool, str | None], datetime | None]:
     """What the join's door reads of `user` (plain SQL), and the end of their longest ban."""
     with transaction.atomic():
-        _, facts = services._lock_for_admission(room.slug, user.pk)
+        locked = services._lock_for_admission(room.slug, user.pk)
+    assert locked is not None
+    facts = locked[1]
     until = services.banned_until(room, user.pk) if facts.user_is_banned else None
     as_tuple = (
         facts.occupancy,
@@ -185,6 +189,7 @@ def door(room: Room, user: User) -> tuple[tuple[int, int, int, bool, bool], date
         facts.user_connections_here,
         facts.user_is_listed_moderator,
         facts.user_is_banned,
+        facts.profile_name,
     )
     return as_tuple, until
 
@@ -209,7 +214,8 @@ def test_the_doors_facts_agree_with_the_orm(alice, bob, charlie, room):
     ban(user=charlie, expires_at=now + timedelta(minutes=5))
     ban(user=charlie)  # until lifted: the longest of all
 
-    for user in (alice, bob, charlie):
+    erin = User.objects.create_user("erin")  # made by hand: no profile
+    for user in (alice, bob, charlie, erin):
         active = RoomBan.objects.active().filter(room=room, user=user)
         assert door(room, user)[0] == (
             Presence.objects.filter(room=room).count(),
@@ -217,7 +223,9 @@ def test_the_doors_facts_agree_with_the_orm(alice, bob, charlie, room):
             Presence.objects.filter(room=room, user=user).count(),
             RoomModerator.objects.filter(room=room, user=user).exists(),
             active.exists(),
+            getattr(getattr(user, "profile", None), "display_name", None),
         )
-    assert door(room, alice) == ((3, 1, 1, False, False), None)
-    assert door(room, bob) == ((3, 3, 2, False, True), longest.expires_at)
-    assert door(room, charlie) == ((3, 1, 0, True, True), None)
+    assert door(room, alice) == ((3, 1, 1, False, False, "Alice"), None)
+    assert door(room, bob) == ((3, 3, 2, False, True, "Bob"), longest.expires_at)
+    assert door(room, charlie) == ((3, 1, 0, True, True, "Charlie"), None)
+    assert door(room, erin) == ((3, 0, 0, False, False, None), None)
