@@ -4,8 +4,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client, override_settings
 
-from rooms import services
+from rooms import services, throttle
 from rooms.models import ChatMessage, Presence
+from tests.servers_common import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +105,13 @@ def test_private_room_password_guesses_are_throttled(client_for, alice, bob):
     response = client.post(f"/rooms/{room.slug}/", {"password": "right"})
     assert response.status_code == 429
     assert "Too many wrong passwords" in response.content.decode()
+
+
+def test_a_throttle_window_counts_from_its_first_event_and_then_starts_again():
+    # Redis (the PostgreSQL run) counts in one round trip (config/cache.py); the local
+    # memory cache (the SQLite run) with add and incr: both must count alike.
+    assert [throttle.hit("probe", "alice", window=1) for _ in range(3)] == [1, 2, 3]
+    assert throttle.count("probe", "alice") == 3
+    assert throttle.count("probe", "bob") == 0
+    wait_until(lambda: throttle.count("probe", "alice") == 0, 5, "the window to expire")
+    assert throttle.hit("probe", "alice", window=1) == 1
