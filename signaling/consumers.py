@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -192,7 +193,9 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # Anyone admitted after this read commits after our group_add, so we hear them.
         facts = await db(services.welcome_facts)(room, exclude=me.peer_id)
         peers = facts.peers
-        self.peers = {peer.peer_id: peer.channel_name for peer in peers}
+        self.peers = {}
+        for peer in peers:
+            self.learn_route(peer.peer_id, peer.channel_name)
         self.is_moderator = me.is_moderator
         queue = await db(waiting.queue)(room.pk) if me.is_moderator else []
         if settings.TURN_SECRET and settings.TURN_URLS:
@@ -723,8 +726,15 @@ class RoomConsumer(AsyncWebsocketConsumer):
         peer = event["peer"]
         if self.peer_id is None or peer["peer_id"] == self.peer_id or peer["peer_id"] in self.peers:
             return  # not seated, ourselves, or already listed in our welcome
-        self.peers[peer["peer_id"]] = event["channel"]
+        self.learn_route(peer["peer_id"], event["channel"])
         await self.send_message({"type": "peer-joined", "peer": peer})
+
+    def learn_route(self, peer_id: str, channel: str) -> None:
+        """Where a peer's messages go. Interned, so that every connection of this worker in
+        a room keeps the same strings: each came decoded from a message or a row of its
+        own, and a room of 12 held each peer's twice 11 times (docs/performance.md, idle
+        connections)."""
+        self.peers[sys.intern(peer_id)] = sys.intern(channel)
 
     async def peer_resumed(self, event: events.PeerResumed) -> None:
         if self.peer_id is None:
@@ -733,7 +743,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
             # Our page came back on a new socket while this one lingered: it owns the seat.
             await self.closed_by_server(protocol.CLOSE_SUPERSEDED, "superseded")
         elif event["peer_id"] in self.peers:
-            self.peers[event["peer_id"]] = event["channel"]
+            self.learn_route(event["peer_id"], event["channel"])
 
     async def peer_left(self, event: events.PeerLeft) -> None:
         if event["reason"] == "timeout" and self.sfu is not None:
@@ -753,7 +763,8 @@ class RoomConsumer(AsyncWebsocketConsumer):
             return
         # Learn the sender's route from its own message: a lost peer.joined, or a peer that
         # resumed on another worker a moment ago, must not leave two people unable to answer.
-        self.peers[event["sender"]] = event["sender_channel"]
+        if self.peers.get(event["sender"]) != event["sender_channel"]:
+            self.learn_route(event["sender"], event["sender_channel"])
         out: dict[str, Any] = {"type": event["kind"], "from": event["sender"]}
         if event["kind"] == "candidate":
             out["candidate"] = event["candidate"]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from importlib import import_module
 from typing import Any
 
-from channels.auth import AuthMiddleware, CookieMiddleware, SessionMiddleware, get_user
+from channels.auth import get_user
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import InterfaceError, OperationalError
+from django.http.cookie import parse_cookie
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -40,20 +43,34 @@ def is_outage(failure: BaseException) -> bool:
 read_user = db(get_user.func)
 
 
-class OutageTolerantAuthMiddleware(AuthMiddleware):
-    """Channels' AuthMiddleware reads the session (a database query) before the consumer
-    exists; with the database down that raised, and the browser saw the handshake fail
-    with HTTP 500 and no words. Here the user is anonymous and the scope says why, so the
-    consumer can accept and close with 4503 `unavailable`."""
+class SessionAuthMiddleware:
+    """Cookies, the session and the user of a websocket: what Channels' AuthMiddlewareStack
+    puts in the scope (`cookies`, `session`, `user`), in one middleware.
 
-    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+    Channels' stack is three middlewares, and each keeps a copy of the scope and a coroutine
+    frame of its own for as long as the socket is open: about 3 KB of every idle connection
+    (docs/performance.md, "Idle connections"). It also read the session (a database query)
+    before the consumer existed, which with the database down failed the handshake with
+    HTTP 500 and no words: here the user is then anonymous and the scope says why, so the
+    consumer can accept and close with 4503 `unavailable`. Websockets only: HTTP goes to
+    Django's own middleware (config/asgi.py)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        cookie = next((value for name, value in scope["headers"] if name == b"cookie"), b"")
+        cookies = parse_cookie(cookie.decode("latin1")) if cookie else {}
+        session = self.session_store(cookies.get(settings.SESSION_COOKIE_NAME))
+        scope = dict(scope, cookies=cookies, session=session, user=AnonymousUser())
         try:
-            scope["user"]._wrapped = await read_user(scope)
+            scope["user"] = await read_user(scope)
         except OUTAGES as failure:
             logger.warning("session unavailable: %s: %s", type(failure).__name__, failure)
-            scope["user"]._wrapped = AnonymousUser()
             scope["confab.unavailable"] = True
+        return await self.inner(scope, receive, send)
 
 
 def AuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - the name Channels gives it
-    return CookieMiddleware(SessionMiddleware(OutageTolerantAuthMiddleware(inner)))
+    return SessionAuthMiddleware(inner)

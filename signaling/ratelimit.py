@@ -41,17 +41,24 @@ BUCKET_OF = {
 
 
 class ConnectionLimits:
-    """All the buckets of one connection, plus the strikes that lead to 4429."""
+    """All the buckets of one connection, plus the strikes that lead to 4429. Each bucket is
+    made when its kind of message first comes: most connections only ever send a few kinds,
+    and an idle one (its pings are answered below Channels) none."""
+
+    __slots__ = ("bad", "buckets", "strikes")
 
     def __init__(self) -> None:
-        self.buckets = {
-            name: TokenBucket(rate, burst) for name, (rate, burst) in settings.RATE_LIMITS.items()
-        }
+        self.buckets: dict[str, TokenBucket] = {}
         self.strikes: list[float] = []
         self.bad: list[float] = []
 
     def allow(self, message_type: str) -> bool:
-        return self.buckets[BUCKET_OF.get(message_type, "other")].take()
+        name = BUCKET_OF.get(message_type, "other")
+        bucket = self.buckets.get(name)
+        if bucket is None:
+            rate, burst = settings.RATE_LIMITS[name]
+            bucket = self.buckets[name] = TokenBucket(rate, burst)
+        return bucket.take()
 
     def strike(self) -> bool:
         """Record a dropped message; True when the connection should be closed (4429)."""
