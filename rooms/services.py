@@ -276,8 +276,9 @@ def take_seat(
     name: str | None = None,
 ) -> tuple[Presence, str]:
     """The seat itself, and its resume token, inside a transaction that holds the room row
-    locked and has counted a free seat: a join's, or a moderator's admission. `name`: the
-    user's display name, if the caller has read it."""
+    locked and has counted a free seat: a join's, or a moderator's admission (each marks the
+    room's activity as it locks it). `name`: the user's display name, if the caller has
+    read it."""
     if room.media == Room.Media.SFU:
         _place_on_sfu(room)
     resume_token = secrets.token_urlsafe(24)
@@ -293,8 +294,6 @@ def take_seat(
         is_moderator=moderator,
         is_guest=is_guest,
     )
-    room.last_activity_at = timezone.now()
-    room.save(update_fields=["last_activity_at"])
     return presence, resume_token
 
 
@@ -378,16 +377,23 @@ def _admission_sql() -> str:
 
 
 def _lock_for_admission(slug: str, user_id: int) -> tuple[Room, _Admission] | None:
-    """The room row, locked, and what join_room decides on, in two queries (each round trip
-    is one more wait that every join into this room queues behind).
+    """The room row, locked (and its activity marked), and what join_room decides on, in
+    two statements (each round trip is one more wait that every join into this room queues
+    behind).
 
     Not in one: PostgreSQL evaluates a query's subqueries on the snapshot taken when the
     query started, before it waited for the lock, so an occupancy counted beside the
     FOR UPDATE misses the joins that held the lock before us and a room overfills."""
-    room = Room.objects.select_for_update().filter(slug=slug).first()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # The lock is the UPDATE that marks the room's activity (the lobby's order): one
+    # statement fewer than SELECT ... FOR UPDATE and a save; a refused join rolls it back.
+    touched = Room.objects.raw(
+        f"UPDATE {Room._meta.db_table} SET last_activity_at = %s WHERE slug = %s RETURNING *",  # noqa: S608
+        [now, slug],
+    )
+    room = next(iter(touched), None)
     if room is None:
         return None
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.execute(
             _admission_sql(),

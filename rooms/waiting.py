@@ -19,6 +19,7 @@ import secrets
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 
 from rooms import events
 from rooms.models import Knock, ModerationAction, Presence, Room, display_name
@@ -107,6 +108,8 @@ def _admit_one(room: Room, actor: Actor, entry: Knock) -> None:
     presence, _token = services.take_seat(
         room, entry.user, channel_name=entry.channel_name, moderator=False, is_guest=entry.is_guest
     )
+    room.last_activity_at = timezone.now()  # the lobby's order, as a join marks it
+    room.save(update_fields=["last_activity_at"])
     entry.delete()
     _record(room, actor, ModerationAction.Kind.ADMIT, entry.user)
     admitted = events.waiting_admitted(presence.peer_id)

@@ -335,14 +335,14 @@ async def test_a_join_makes_a_bounded_number_of_queries(
     assert '"welcome"' in (await communicator.receive_output(2))["text"]
     joined = list(count_queries)
     await communicator.disconnect()
-    # Session and user (auth); the join transaction: the room locked, the door's facts in
-    # one statement (occupancy, the user's seats here and anywhere, moderator grant, ban,
-    # display name), insert, activity; then the peers and the history for welcome (the
-    # lobby summary is made from those): 7 on PostgreSQL with the session in Redis, 9 on
-    # SQLite (the session from the database, and BEGIN), whatever the size of the room or
-    # its history (each is a round trip every join into the room waits behind;
-    # docs/performance.md).
-    assert len(joined) <= 9, joined
+    # Session and user (auth); the join transaction: the room locked by the UPDATE that
+    # marks its activity, the door's facts in one statement (occupancy, the user's seats
+    # here and anywhere, moderator grant, ban, display name), the insert; then the peers
+    # and the history for welcome (the lobby summary is made from those): 6 on PostgreSQL
+    # with the session in Redis, 8 on SQLite (the session from the database, and BEGIN),
+    # whatever the size of the room or its history (each is a round trip every join into
+    # the room waits behind; docs/performance.md).
+    assert len(joined) <= 8, joined
 
 
 async def test_chat_is_saved_before_it_is_broadcast_and_acknowledged_to_the_sender(
@@ -683,3 +683,20 @@ async def test_a_welcome_with_fifty_long_emoji_messages_still_fits_in_a_frame(
     b = await join(bob, room)
     assert len(b.welcome["history"]) == 50
     assert len(protocol.encode(b.welcome).encode()) < 1024 * 1024
+
+
+async def test_a_join_moves_the_room_up_the_lobby_and_a_refused_one_does_not(
+    alice, bob, room, join
+):
+    async def activity() -> object:
+        await database_sync_to_async(room.refresh_from_db)()
+        return room.last_activity_at
+
+    created = await activity()
+    await join(alice, room)
+    joined = await activity()
+    assert joined > created
+    await database_sync_to_async(RoomBan.objects.create)(room=room, user=bob, banned_by=alice)
+    refused = await join(bob, room, expect_welcome=False)
+    assert refused.welcome["reason"] == "you are banned from this room"
+    assert await activity() == joined
