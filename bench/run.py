@@ -87,6 +87,7 @@ class Cluster:
 
     workers: int
     layer: str  # "memory", "pubsub" or "core" (the CHANNEL_LAYER setting)
+    spread: bool = False  # a core for each worker (else every server on CPU 0)
     app: str = "config.asgi:application"
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
@@ -155,11 +156,12 @@ class Cluster:
         for worker in range(1, self.workers + 1):
             port = free_port()
             log = open(Path(self.tmp) / f"daphne{worker}.log", "wb")  # noqa: SIM115
+            cpu = (worker - 1) % (os.cpu_count() or 1) if self.spread else 0
             process = subprocess.Popen(
                 [
                     "taskset",
                     "-c",
-                    "0",
+                    str(cpu),
                     PYTHON,
                     "-m",
                     "daphne",
@@ -238,8 +240,10 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def cluster(workers: int, layer: str, app: str = "config.asgi:application") -> Iterator[Cluster]:
-    c = Cluster(workers=workers, layer=layer, app=app)
+def cluster(
+    workers: int, layer: str, app: str = "config.asgi:application", spread: bool = False
+) -> Iterator[Cluster]:
+    c = Cluster(workers=workers, layer=layer, app=app, spread=spread)
     try:
         c.start()
         yield c
@@ -817,7 +821,12 @@ SETUPS = {
     "redis2": (2, "pubsub", True),
     "core1": (1, "core", False),
     "core2": (2, "core", False),
+    "redis2x": (2, "pubsub", False),
 }
+# Setups whose workers get a core each (the others pin every server to CPU 0), and the
+# phases they run: the start of the hour on two workers, each as fast as one. On a machine
+# of two cores the load generator then shares the cores with the workers.
+SPREAD_SETUPS = {"redis2x": ("join", "burst", "chat")}
 LAYER_NAMES = {"memory": "in-memory", "pubsub": "redis pub/sub", "core": "redis core"}
 
 
@@ -826,11 +835,18 @@ PHASES = ("relay", "join", "burst", "storm", "chat", "idle")
 
 async def measure(setup: str, quick: bool, phases: tuple[str, ...] = PHASES) -> dict[str, Any]:
     workers, layer, idle = SETUPS[setup]
+    spread = setup in SPREAD_SETUPS
+    if spread:
+        phases = tuple(phase for phase in phases if phase in SPREAD_SETUPS[setup])
     seconds = 3 if quick else 8
     levels = [250, 500] if quick else LEVELS
     idle_counts = ([200] if quick else [1000, 5000]) if idle else []
-    out: dict[str, Any] = {"setup": setup, "workers": workers, "layer": LAYER_NAMES[layer]}
-    with cluster(workers, layer) as c:
+    out: dict[str, Any] = {
+        "setup": setup,
+        "workers": f"{workers} (a core each)" if spread else workers,
+        "layer": LAYER_NAMES[layer],
+    }
+    with cluster(workers, layer, spread=spread) as c:
         base = f"http://127.0.0.1:{c.ports[0]}"
         cookies = await asyncio.to_thread(make_accounts, base, 4)
         print(f"  {setup}: accounts ready", flush=True)
@@ -863,7 +879,7 @@ async def measure(setup: str, quick: bool, phases: tuple[str, ...] = PHASES) -> 
             idle_rooms = await asyncio.to_thread(make_rooms, base, cookies[0], count // 12 + 1, 12)
             out["idle"].append(await idle_phase(c, cookies, idle_rooms, count, 10 if quick else 40))
             print(f"  {setup}: idle {out['idle'][-1]}", flush=True)
-    with cluster(workers, layer, app="bench.floor_asgi:application") as floor:
+    with cluster(workers, layer, app="bench.floor_asgi:application", spread=spread) as floor:
         floor_cookies = [""]
         slugs = [f"floor-{n}" for n in range(100)]
         if "relay" in phases:
@@ -952,7 +968,6 @@ def main() -> None:
         "bench/results/only.json, leaving latest.json and docs/performance.md alone",
     )
     args = parser.parse_args()
-    os.sched_setaffinity(0, {1})  # the load generator on CPU 1, the servers on CPU 0
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     phases = tuple(args.only.split(",")) if args.only else PHASES
@@ -963,6 +978,9 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine(), "quick": args.quick, "setups": []}
     for setup in args.setups.split(","):
         print(f"{setup}:", flush=True)
+        # The load generator on CPU 1, the servers on CPU 0; where each worker has a core of
+        # its own, the generator goes where the scheduler puts it.
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)) if setup in SPREAD_SETUPS else {1})
         results["setups"].append(asyncio.run(measure(setup, args.quick, phases)))
         save(results, path, partial)  # after each setup: a later failure loses nothing
     print(json.dumps(results, indent=2))

@@ -1,6 +1,7 @@
 """The call websocket through the real ASGI application (docs/protocol.md)."""
 
 import asyncio
+from datetime import datetime
 
 import pytest
 from channels.db import database_sync_to_async
@@ -688,7 +689,7 @@ async def test_a_welcome_with_fifty_long_emoji_messages_still_fits_in_a_frame(
 async def test_a_join_moves_the_room_up_the_lobby_and_a_refused_one_does_not(
     alice, bob, room, join
 ):
-    async def activity() -> object:
+    async def activity() -> datetime:
         await database_sync_to_async(room.refresh_from_db)()
         return room.last_activity_at
 
