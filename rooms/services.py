@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -406,11 +406,13 @@ def _lock_for_admission(slug: str, user_id: int) -> tuple[Room, _Admission] | No
 
 def banned_until(room: Room, user_id: int) -> datetime | None:
     """When the longest active ban of this user in this room ends (None: until lifted).
-    Read only for a refusal: the door's facts say whether there is one."""
+    Read only for a refusal: the door's facts say whether there is one (if it ran out in
+    the moment since, the refusal stands and names no end)."""
     bans = RoomBan.objects.active().filter(room=room, user_id=user_id)
-    return bans.order_by(F("expires_at").desc(nulls_first=True)).values_list(
-        "expires_at", flat=True
-    )[0]
+    ends = list(bans.values_list("expires_at", flat=True))
+    if not ends or None in ends:
+        return None
+    return max(end for end in ends if end is not None)
 
 
 def _place_on_sfu(room: Room, servers: list[str] | None = None) -> None:

@@ -730,10 +730,10 @@ class RoomConsumer(AsyncWebsocketConsumer):
         await self.send_message({"type": "peer-joined", "peer": peer})
 
     def learn_route(self, peer_id: str, channel: str) -> None:
-        """Where a peer's messages go. Interned, so that every connection of this worker in
-        a room keeps the same strings: each came decoded from a message or a row of its
-        own, and a room of 12 held each peer's twice 11 times (docs/performance.md, idle
-        connections)."""
+        """Where a peer's messages go. Interned, so that the connections of this worker in
+        a room share the strings: each came decoded from a row or a message of its own, so
+        in a room of 12 every peer's id and channel name were kept 11 times
+        (docs/performance.md, "The start of the hour, continued")."""
         self.peers[sys.intern(peer_id)] = sys.intern(channel)
 
     async def peer_resumed(self, event: events.PeerResumed) -> None:
