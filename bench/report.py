@@ -33,7 +33,8 @@ def tables(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
         f"Measured {m['date']} on {m['cores']} cores ({m['cpu']}), Linux {m['kernel']}, Python {m['python']}, "
-        f"Redis {m['redis']}; {m['packages']}. Servers pinned to CPU 0, the load generator to CPU 1. "
+        f"Redis {m['redis']}; {m['packages']}. Servers pinned to CPU 0, the load generator to CPU 1 "
+        "(except the rows of two workers with a core each, which measure the start of the hour only). "
         f"Reproduce every row with `{COMMAND}` (about 45 minutes); raw figures in `bench/results/latest.json`.",
         "",
         "### Relay (offer / answer / candidate; 100 rooms of 2; ~3 KB SDP, ~250-byte candidates)",
@@ -42,8 +43,8 @@ def tables(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in results["setups"]:
-        floors = {r["offered_per_s"]: r for r in s["floor_relay"]}
-        for r in s["relay"]:
+        floors = {r["offered_per_s"]: r for r in s.get("floor_relay", [])}
+        for r in s.get("relay", []):
             f = floors.get(r["offered_per_s"], {})
             if "failed" in r:
                 lines.append(
@@ -58,9 +59,10 @@ def tables(results: dict[str, Any]) -> str:
             )
     lines += ["", "Highest offered load with p99 under 50 ms:", ""]
     for s in results["setups"]:
-        lines.append(
-            f"- {s['layer']}, {s['workers']} worker(s): Confab {best_load(s['relay'])} msg/s, floor {best_load(s['floor_relay'])} msg/s"
-        )
+        if s.get("relay"):
+            lines.append(
+                f"- {s['layer']}, {s['workers']} worker(s): Confab {best_load(s['relay'])} msg/s, floor {best_load(s['floor_relay'])} msg/s"
+            )
     lines += [
         "",
         "### Joining",
@@ -69,10 +71,17 @@ def tables(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in results["setups"]:
-        j, st, fj = s["join"], s["storm"], s["floor_join"]
+        j, st, fj = s.get("join"), s.get("storm"), s.get("floor_join")
+        if not (j and fj):
+            continue
+        storm = (
+            f"{st['people']} / {st['rooms']} / {st['window_s']} s | {st['admitted']} / {st['refused']} | "
+            f"{st['all_pairs_done_s']} | {st['max_room_occupancy']} of {st['capacity']}"
+            if st
+            else "- | - | - | -"
+        )
         lines.append(
-            f"| {s['layer']}, {s['workers']} worker(s) | {j['p50_ms']} | {j['p99_ms']} | {fj['p50_ms']} | {st['people']} / {st['rooms']} / {st['window_s']} s | "
-            f"{st['admitted']} / {st['refused']} | {st['all_pairs_done_s']} | {st['max_room_occupancy']} of {st['capacity']} |"
+            f"| {s['layer']}, {s['workers']} worker(s) | {j['p50_ms']} | {j['p99_ms']} | {fj['p50_ms']} | {storm} |"
         )
     lines += [
         "",
@@ -96,7 +105,7 @@ def tables(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in results["setups"]:
-        for c, f in zip(s["chat"], s["floor_chat"], strict=True):
+        for c, f in zip(s.get("chat", []), s.get("floor_chat", []), strict=True):
             lines.append(
                 f"| {s['layer']}, {s['workers']} worker(s) | {c['room_size']} | {c['messages']} | {c.get('lost', 0)} | {c['p50_ms']} | {c['p99_ms']} | {f['p50_ms']} | {f['p99_ms']} |"
             )
@@ -108,7 +117,7 @@ def tables(results: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for s in results["setups"]:
-        for i, f in zip(s["idle"], s["floor_idle"], strict=True):
+        for i, f in zip(s.get("idle", []), s.get("floor_idle", []), strict=True):
             lines.append(
                 f"| {s['layer']}, {s['workers']} worker(s) | {i['connections']} | {i.get('joined_in_s', '-')} | {i['heartbeat_s']:g} | {i['rss_per_connection_kb']} | {i['heartbeat_cpu_percent_of_one_core']} | {f['rss_per_connection_kb']} | {f['heartbeat_cpu_percent_of_one_core']} |"
             )
