@@ -49,11 +49,11 @@ class SessionAuthMiddleware:
 
     Channels' stack is three middlewares, and each keeps a copy of the scope and a coroutine
     frame of its own for as long as the socket is open: about 3 KB of every idle connection
-    (docs/performance.md, "Idle connections"). It also read the session (a database query)
-    before the consumer existed, which with the database down failed the handshake with
-    HTTP 500 and no words: here the user is then anonymous and the scope says why, so the
-    consumer can accept and close with 4503 `unavailable`. Websockets only: HTTP goes to
-    Django's own middleware (config/asgi.py)."""
+    (docs/performance.md, "The start of the hour, continued"). It also read the session (a
+    database query) before the consumer existed, which with the database down failed the
+    handshake with HTTP 500 and no words: here the user is then anonymous and the scope
+    says why, so the consumer can accept and close with 4503 `unavailable`. Websockets
+    only: HTTP goes to Django's own middleware (config/asgi.py)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner

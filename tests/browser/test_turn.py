@@ -169,7 +169,7 @@ def reaches_a_relay_of(one: dict[str, Any], other: dict[str, Any]) -> bool:
     pair nominated first while Chromium nominates again, so each may send from another
     relay than the one it receives on; both pairs are relay to relay all the same."""
     return all(
-        [me["remote"]["address"], me["remote"]["port"]] in [list(relay) for relay in them["relays"]]
+        [me["remote"]["address"], me["remote"]["port"]] in them["relays"]
         for me, them in ((one, other), (other, one))
     )
 

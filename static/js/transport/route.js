@@ -5,8 +5,7 @@
 // transport report: it marks the pair in use with a field of its own, `selected`, and may
 // list several pairs as nominated and succeeded at once, since the controlling side can
 // nominate again (each side gathers a relay per local interface, for one). "The first
-// nominated pair" then names a pair the media no longer takes: the relay test between the
-// engines caught the connection panel naming another port than the other side used.
+// nominated pair" may then name a pair the media no longer takes.
 
 /**
  * The candidate-pair report the media takes, or null before ICE has chosen one.
