@@ -12,7 +12,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config import aborted, daphne_limits  # noqa: E402
-from signaling.outages import AuthMiddlewareStack  # noqa: E402
 from signaling.routing import websocket_urlpatterns  # noqa: E402
 from signaling.startup import log_startup_warnings  # noqa: E402
 
@@ -27,8 +26,7 @@ aborted.install()
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Each websocket route reads the session and user itself (signaling/routing.py).
+        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from rooms import access, events, guests, throttle, waiting
+from rooms import access, events, guests, sql, throttle, waiting
 from rooms.models import (
     CHAT_MAX_LENGTH,
     MAX_CAPACITY,
@@ -158,7 +158,8 @@ class Joined:
 @dataclass
 class WelcomeFacts:
     peers: list[Presence]  # everyone else in the room, oldest first
-    history: list[ChatMessage]  # the chat's last messages, oldest first
+    history: list[dict[str, object]]  # the chat's last messages, oldest first, as events
+    waiting: list[dict[str, object]]  # the waiting-room queue, for a moderator
 
     def lobby(self, room: Room, me: Presence) -> events.LobbyRoom:
         """The room's lobby summary with the newcomer in it, from the rows read for the
@@ -282,7 +283,7 @@ def take_seat(
     if room.media == Room.Media.SFU:
         _place_on_sfu(room)
     resume_token = secrets.token_urlsafe(24)
-    presence = Presence.objects.create(
+    presence = Presence(
         resume_key=_resume_key(resume_token),
         room=room,
         user=user,
@@ -294,7 +295,7 @@ def take_seat(
         is_moderator=moderator,
         is_guest=is_guest,
     )
-    return presence, resume_token
+    return sql.insert(presence), resume_token
 
 
 def admitted_seat(peer_id: str, channel_name: str) -> Joined | None:
@@ -532,20 +533,41 @@ def leave_by_token(*, slug: str, user: User | AnonymousUser, token: str) -> bool
     return True
 
 
-def room_peers(room_id: int, *, exclude: str) -> list[Presence]:
-    """Everyone in a room but one peer, oldest first: what a newcomer's welcome lists.
+@functools.cache
+def _welcome_sql() -> tuple[str, str]:
+    """room_peers and chat_history as the welcome reads them, in plain SQL (rooms/sql.py;
+    test_the_welcome_lists_what_the_orm_does compares them)."""
+    presence, message = Presence._meta.db_table, ChatMessage._meta.db_table
+    return (
+        f"SELECT * FROM {presence} WHERE room_id = %s AND NOT peer_id = %s"  # noqa: S608
+        " ORDER BY joined_at, id",
+        f"SELECT id, author_name, body, sent_at FROM {message}"  # noqa: S608
+        " WHERE room_id = %s AND hidden_at IS NULL ORDER BY id DESC LIMIT %s",
+    )
 
-    Read again after the newcomer listens to the room's group (signaling.consumers), so
-    that someone admitted between our join and our subscription is listed here, and anyone
-    admitted later announces themselves to us."""
-    return list(Presence.objects.filter(room_id=room_id).exclude(peer_id=exclude))
 
-
-def welcome_facts(room: Room, *, exclude: str) -> WelcomeFacts:
+def welcome_facts(room: Room, *, exclude: str, moderator: bool = False) -> WelcomeFacts:
     """What a seated connection's welcome lists besides itself, read in one database call
-    once it listens to the room. Outside the join's transaction, a failure here still
-    frees the seat: the consumer gives it up and closes (signaling.consumers, `fail`)."""
-    return WelcomeFacts(peers=room_peers(room.pk, exclude=exclude), history=chat_history(room))
+    once it listens to the room (and the waiting queue, if it is a moderator's).
+
+    Read after the newcomer listens to the room's group (signaling.consumers), so that
+    someone admitted between our join and our subscription is listed here, and anyone
+    admitted later announces themselves to us. Outside
+    the join's transaction, a failure here still frees the seat: the consumer gives it up
+    and closes (signaling.consumers, `fail`)."""
+    peers_sql, history_sql = _welcome_sql()
+    sent_at = sql.converter(ChatMessage, "sent_at")
+    history = [
+        {"id": pk, "name": name, "body": body, "sent_at": sent_at(sent).isoformat()}
+        for pk, name, body, sent in reversed(
+            sql.rows(history_sql, [room.pk, settings.CHAT_HISTORY_SIZE])
+        )
+    ]
+    return WelcomeFacts(
+        peers=list(Presence.objects.raw(peers_sql, [room.pk, exclude])),
+        history=history,
+        waiting=waiting.queue(room.pk) if moderator else [],
+    )
 
 
 def refresh_presences(peer_ids: list[str]) -> int:

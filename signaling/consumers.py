@@ -37,7 +37,7 @@ from rooms.services import JoinRefused
 from signaling import janus, presence, protocol
 from signaling.db import db
 from signaling.ice import ice_servers
-from signaling.outages import is_outage
+from signaling.outages import is_outage, session_user
 from signaling.protocol import Message, ProtocolError
 from signaling.ratelimit import ConnectionLimits
 from signaling.sfu import SfuLink
@@ -156,9 +156,6 @@ class RoomConsumer(AsyncWebsocketConsumer):
         slug = self.scope["url_route"]["kwargs"]["slug"]
         # Accept first: a refusal must reach the browser as a close code it can explain.
         await self.accept()
-        if self.scope.get("confab.unavailable"):  # the session could not be read
-            await self.close_with(protocol.CLOSE_UNAVAILABLE, "unavailable")
-            return
         try:
             joined = await self.resume_or_join(slug)
         except JoinRefused as refused:
@@ -191,13 +188,14 @@ class RoomConsumer(AsyncWebsocketConsumer):
         # The room is read now, not in the join: whoever was admitted between our join
         # and our group_add announced themselves before we listened, and is listed here.
         # Anyone admitted after this read commits after our group_add, so we hear them.
-        facts = await db(services.welcome_facts)(room, exclude=me.peer_id)
+        facts = await db(services.welcome_facts)(
+            room, exclude=me.peer_id, moderator=me.is_moderator
+        )
         peers = facts.peers
         self.peers = {}
         for peer in peers:
             self.learn_route(peer.peer_id, peer.channel_name)
         self.is_moderator = me.is_moderator
-        queue = await db(waiting.queue)(room.pk) if me.is_moderator else []
         if settings.TURN_SECRET and settings.TURN_URLS:
             self.refresher = asyncio.get_running_loop().create_task(self.refresh_ice_servers())
         await self.send_message(
@@ -214,7 +212,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "room": self.room_info(room),
                 "ice_servers": ice_servers(me.peer_id),
                 "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
-                "history": [{**m.as_event(), "from": None} for m in facts.history],
+                "history": [{**m, "from": None} for m in facts.history],
                 "heartbeat": settings.HEARTBEAT_INTERVAL,
                 "worker": settings.WORKER_ID,
                 "resume_token": joined.resume_token,
@@ -222,7 +220,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
                 "moderation": list(protocol.MODERATION_TYPES),
                 "reactions": list(meeting.REACTIONS),
                 "recordings": [peer.as_recording() for peer in peers if peer.recording_since],
-                "waiting": queue,
+                "waiting": facts.waiting,
             }
         )
         if joined.resumed:
@@ -430,17 +428,20 @@ class RoomConsumer(AsyncWebsocketConsumer):
         """A page that lost its socket reconnects with `?resume=<token>` and gets its held
         seat back; otherwise (or if the seat is gone) this is an ordinary join."""
         token = parse_qs(self.scope.get("query_string", b"").decode()).get("resume", [""])[0]
+        return await db(self.enter)(slug, token)
+
+    def enter(self, slug: str, token: str) -> services.Joined | services.Knocked:
+        """resume_or_join's database work, on a database thread: the user (the routing
+        leaves it to us, signaling/routing.py), then the seat, in one thread hop."""
+        self.scope["user"] = user = session_user(self.scope)
         if token:
-            resumed = await db(services.resume_seat)(
-                slug=slug, user=self.scope["user"], token=token, channel_name=self.channel_name
+            resumed = services.resume_seat(
+                slug=slug, user=user, token=token, channel_name=self.channel_name
             )
             if resumed is not None:
                 return resumed
-        return await db(services.join_room)(
-            slug=slug,
-            user=self.scope["user"],
-            session=self.scope["session"],
-            channel_name=self.channel_name,
+        return services.join_room(
+            slug=slug, user=user, session=self.scope["session"], channel_name=self.channel_name
         )
 
     @staticmethod

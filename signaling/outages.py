@@ -38,9 +38,11 @@ def is_outage(failure: BaseException) -> bool:
     return isinstance(failure, OUTAGES)
 
 
-# Channels' get_user (the session, then the user), on signaling's database threads
-# (signaling/db.py) like every other query of a websocket.
-read_user = db(get_user.func)
+# Channels' get_user (the session, then the user): as it is, for code already on a
+# database thread, and on signaling's database threads (signaling/db.py) like every other
+# query of a websocket.
+session_user = get_user.func
+read_user = db(session_user)
 
 
 class SessionAuthMiddleware:
@@ -53,10 +55,15 @@ class SessionAuthMiddleware:
     database query) before the consumer existed, which with the database down failed the
     handshake with HTTP 500 and no words: here the user is then anonymous and the scope
     says why, so the consumer can accept and close with 4503 `unavailable`. Websockets
-    only: HTTP goes to Django's own middleware (config/asgi.py)."""
+    only: HTTP goes to Django's own middleware (config/asgi.py).
 
-    def __init__(self, inner: Any) -> None:
+    With `read_user=False` the user stays anonymous here and the consumer reads it
+    (session_user) in its first database call: the room consumer does, in its join, one
+    thread hop fewer on every join (docs/performance.md)."""
+
+    def __init__(self, inner: Any, *, read_user: bool = True) -> None:
         self.inner = inner
+        self.read_user = read_user
         self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
@@ -64,13 +71,10 @@ class SessionAuthMiddleware:
         cookies = parse_cookie(cookie.decode("latin1")) if cookie else {}
         session = self.session_store(cookies.get(settings.SESSION_COOKIE_NAME))
         scope = dict(scope, cookies=cookies, session=session, user=AnonymousUser())
-        try:
-            scope["user"] = await read_user(scope)
-        except OUTAGES as failure:
-            logger.warning("session unavailable: %s: %s", type(failure).__name__, failure)
-            scope["confab.unavailable"] = True
+        if self.read_user:
+            try:
+                scope["user"] = await read_user(scope)
+            except OUTAGES as failure:
+                logger.warning("session unavailable: %s: %s", type(failure).__name__, failure)
+                scope["confab.unavailable"] = True
         return await self.inner(scope, receive, send)
-
-
-def AuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 - the name Channels gives it
-    return SessionAuthMiddleware(inner)

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from django.utils import timezone
 
-from rooms import services
+from rooms import services, sql, waiting
 from rooms.models import ChatMessage, Presence, Room, RoomBan, RoomModerator
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +229,53 @@ def test_the_doors_facts_agree_with_the_orm(alice, bob, charlie, room):
     assert door(room, bob) == ((3, 3, 2, False, True, "Bob"), longest.expires_at)
     assert door(room, charlie) == ((3, 1, 0, True, True, "Charlie"), None)
     assert door(room, erin) == ((3, 0, 0, False, False, None), None)
+
+
+def test_the_welcome_lists_what_the_orm_does(alice, bob, charlie, dana, room, settings):
+    # welcome_facts reads the peers and the history in plain SQL (rooms/services.py,
+    # _welcome_sql): the ORM's room_peers and chat_history are what it must agree with.
+    settings.CHAT_HISTORY_SIZE = 3
+    other = services.create_room(owner=alice, name="Other", capacity=6)
+    mine, bobs = seat(room, alice), seat(room, bob)
+    first = seat(room, charlie)  # the last row, but the first to join (a resumed seat)
+    Presence.objects.filter(pk=first.pk).update(joined_at=timezone.now() - timedelta(minutes=1))
+    seat(other, bob)
+    say = functools.partial(ChatMessage.objects.create, author=bob, author_name="Bob")
+    for n in range(5):
+        say(room=room, body=f"hello {n}")
+    say(room=room, body="hidden", hidden_at=timezone.now())
+    say(room=other, body="elsewhere")
+    waiting.knock(room, dana, channel_name="w", is_guest=False)
+
+    facts = services.welcome_facts(room, exclude=mine.peer_id, moderator=True)
+
+    peers = Presence.objects.filter(room=room).exclude(peer_id=mine.peer_id)
+    assert [p.pk for p in facts.peers] == [p.pk for p in peers] == [first.pk, bobs.pk]
+    assert [p.as_peer() for p in facts.peers] == [p.as_peer() for p in peers]
+    assert facts.history == [m.as_event() for m in services.chat_history(room)]
+    assert [m["body"] for m in facts.history] == ["hello 2", "hello 3", "hello 4"]
+    assert facts.waiting == waiting.queue(room.pk) != []
+    assert services.welcome_facts(room, exclude=mine.peer_id).waiting == []
+
+
+def test_a_seat_written_in_plain_sql_reads_back_as_the_orm_would_write_it(alice, room):
+    made = sql.insert(Presence(room=room, user=alice, peer_id="p1", channel_name="c", name="Alice"))
+    kept = Presence.objects.create(
+        room=room,
+        user=alice,
+        peer_id="p2",
+        channel_name="c",
+        name="Alice",
+        joined_at=made.joined_at,
+        last_seen=made.last_seen,
+    )
+    fields = [
+        f.attname for f in Presence._meta.concrete_fields if f.attname not in ("id", "peer_id")
+    ]
+    read = Presence.objects.get(pk=made.pk)
+    assert made.pk is not None
+    assert not made._state.adding
+    assert [getattr(read, f) for f in fields] == [getattr(made, f) for f in fields]
+    assert [getattr(read, f) for f in fields] == [
+        getattr(Presence.objects.get(pk=kept.pk), f) for f in fields
+    ]

@@ -10,6 +10,7 @@ worker's heartbeat refreshes only those.
 from __future__ import annotations
 
 from datetime import timedelta
+from importlib import import_module
 
 import pytest
 from channels.db import database_sync_to_async
@@ -22,6 +23,7 @@ from rooms import events, moderation, services
 from rooms.models import ChatMessage, Presence
 from signaling import presence
 from signaling.consumers import RoomConsumer
+from tests.conftest import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -179,11 +181,15 @@ async def test_a_join_while_the_database_is_down_closes_with_4503_and_takes_noth
     await assert_seats_are(a)
 
 
-async def test_a_join_whose_session_cannot_be_read_closes_with_4503(alice, room, join, monkeypatch):
-    from signaling import outages
-
-    monkeypatch.setattr(outages, "read_user", async_failing(DATABASE_DOWN))
-    refused = await join(alice, room, expect_welcome=False)
+async def test_a_join_whose_session_cannot_be_read_closes_with_4503(
+    alice, room, join, monkeypatch, settings
+):
+    # The room's socket reads its session and user in the join's own database call
+    # (signaling/routing.py): the database failing there is an outage like any other.
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    monkeypatch.setattr(store, "load", failing(DATABASE_DOWN))
+    refused = await join(None, room, expect_welcome=False, cookie=cookie)
     assert (refused.welcome["code"], refused.welcome["refusal"]) == (4503, "unavailable")
     await assert_seats_are()
 
@@ -192,8 +198,8 @@ async def test_a_join_whose_session_cannot_be_read_closes_with_4503(alice, room,
     ("step", "error", "refusal", "code"),
     [
         ("group_add", REDIS_DOWN, "unavailable", 4503),
-        ("room_peers", DATABASE_DOWN, "unavailable", 4503),
-        ("room_peers", A_BUG, "server_error", 4500),
+        ("welcome_facts", DATABASE_DOWN, "unavailable", 4503),
+        ("welcome_facts", A_BUG, "server_error", 4500),
         ("group_send", REDIS_DOWN, "unavailable", 4503),
     ],
 )
@@ -202,8 +208,8 @@ async def test_a_join_that_fails_after_taking_the_seat_gives_it_back(
 ):
     a = await join(alice, room)
     layer = get_channel_layer()
-    if step == "room_peers":
-        monkeypatch.setattr(services, "room_peers", failing(error))
+    if step == "welcome_facts":
+        monkeypatch.setattr(services, "welcome_facts", failing(error))
     else:
         original = getattr(layer, step)
 
