@@ -37,6 +37,8 @@ class FloorConsumer(AsyncJsonWebsocketConsumer):
             )
         elif kind == "ping":
             await self.send_json({"type": "pong"})
+        elif kind == "leave":  # as Confab's: the server closes (bench/run.py, close_all)
+            await self.close()
 
     async def relay(self, event: dict[str, Any]) -> None:
         await self.send_json(event["message"])

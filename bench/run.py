@@ -52,6 +52,7 @@ LEVELS = [250, 500, 1000, 2000, 3000, 4000, 6000]
 CHAT_RATE = 40.0  # messages a second, all rooms and senders together
 CHAT_PEOPLE = 48  # in rooms of 6 or 12: 0.83 messages a second each, under the chat limit
 BURST = 200  # rooms, each holding one person, that one newcomer each joins at once
+LEAVE_TIMEOUT = 1.5  # seconds a page waits for the server to close after `leave`
 
 
 # --- Processes -----------------------------------------------------------------------------
@@ -543,14 +544,23 @@ async def relay_phase(
 
 
 async def close_all(peers: list[Peer]) -> None:
-    """Leave as a page does when its person clicks Leave (a bare close would hold each
-    seat for RESUME_GRACE seconds, and their expiry would land in a later phase)."""
+    """Leave as a page does when its person clicks Leave (static/js/signaling.js): send
+    `leave` and wait for the server to close, at most LEAVE_TIMEOUT. A bare close would
+    hold each seat for RESUME_GRACE seconds, and their expiry would land in a later phase;
+    closing right after `leave` (as this did until 2026-12-07) ran the server's leave
+    during whatever the next phase or the next join measured."""
     for peer in peers:
         with contextlib.suppress(websockets.ConnectionClosed):
             await peer.ws.send('{"type":"leave"}')
+
+    async def closed(peer: Peer) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(peer.ws.wait_closed(), LEAVE_TIMEOUT)
         await peer.ws.close()
         if peer.reader:
             await peer.reader
+
+    await asyncio.gather(*(closed(peer) for peer in peers))
 
 
 async def join_phase(c: Cluster, cookies: list[str], slug: str, count: int) -> dict[str, Any]:

@@ -497,20 +497,30 @@ def expire_detached(now: datetime | None = None) -> list[Presence]:
     return _remove_announced(Presence.objects.filter(detached_at__lt=cutoff), "disconnected")
 
 
+@functools.cache
+def _leave_sql() -> tuple[str, str, str]:
+    """leave_room's statements in plain SQL, as the join's (rooms/sql.py): every leave
+    runs them. test_a_leave_reads_the_room_as_the_orm_does compares them."""
+    presence, room = Presence._meta.db_table, Room._meta.db_table
+    return (
+        f"DELETE FROM {presence} WHERE peer_id = %s AND channel_name = %s RETURNING *",  # noqa: S608
+        f"SELECT * FROM {room} WHERE id = %s",  # noqa: S608
+        f"SELECT name FROM {presence} WHERE room_id = %s ORDER BY joined_at, id",  # noqa: S608
+    )
+
+
 def leave_room(peer_id: str, channel_name: str) -> Left | None:
     """Remove a connection's seat. Returns the removed row, or None if it was gone already
     (kicked, swept) or taken over by a resumed connection: leaving twice is harmless."""
-    presence = (
-        Presence.objects.select_related("room")
-        .filter(peer_id=peer_id, channel_name=channel_name)
-        .first()
-    )
+    delete, room_row, names = _leave_sql()
+    # One DELETE ... RETURNING finds and removes the row: only the caller whose DELETE
+    # removed it goes on to announce it.
+    presence = next(iter(Presence.objects.raw(delete, [peer_id, channel_name])), None)
     if presence is None:
         return None
-    deleted, _ = Presence.objects.filter(pk=presence.pk).delete()
-    if not deleted:
-        return None
-    return Left(presence=presence, lobby=events.lobby_room(room_summary(presence.room)))
+    room = next(iter(Room.objects.raw(room_row, [presence.room_id])))
+    summary = room_summary(room, names=[name for (name,) in sql.rows(names, [room.pk])])
+    return Left(presence=presence, lobby=events.lobby_room(summary))
 
 
 def leave_by_token(*, slug: str, user: User | AnonymousUser, token: str) -> bool:

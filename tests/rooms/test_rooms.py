@@ -258,6 +258,25 @@ def test_the_welcome_lists_what_the_orm_does(alice, bob, charlie, dana, room, se
     assert services.welcome_facts(room, exclude=mine.peer_id).waiting == []
 
 
+def test_a_leave_reads_the_room_as_the_orm_does(alice, bob, charlie, room):
+    # leave_room finds, removes and summarizes in plain SQL (rooms/services.py, _leave_sql).
+    first, going = seat(room, charlie), seat(room, alice)
+    last = seat(room, bob)
+    Presence.objects.filter(pk=first.pk).update(joined_at=timezone.now() + timedelta(minutes=1))
+
+    left = services.leave_room(going.peer_id, going.channel_name)
+
+    assert left is not None
+    assert (left.presence.pk, left.presence.peer_id) == (going.pk, going.peer_id)
+    assert not Presence.objects.filter(pk=going.pk).exists()
+    room.refresh_from_db()
+    assert left.lobby["room"] == services.room_summary(room)
+    assert left.lobby["room"]["names"] == [last.name, first.name]
+    assert services.leave_room(going.peer_id, going.channel_name) is None
+    assert services.leave_room(last.peer_id, "another socket") is None
+    assert Presence.objects.filter(pk=last.pk).exists()
+
+
 def test_a_seat_written_in_plain_sql_reads_back_as_the_orm_would_write_it(alice, room):
     made = sql.insert(Presence(room=room, user=alice, peer_id="p1", channel_name="c", name="Alice"))
     kept = Presence.objects.create(
