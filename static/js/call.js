@@ -183,6 +183,7 @@ async function start() {
   tiles.paintOwn();
   tiles.layout();
   await experience.beforeJoin(); // the pre-join screen: preview, devices, who is here, Join
+  if (experience.previewHeld()) session.takeDevices();
   signaling.connect();
 }
 

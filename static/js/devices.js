@@ -170,6 +170,12 @@ export function setupDevices({ isVoice, local, tiles }) {
     setPreview([]);
   }
 
+  // Whether the preview holds a live track of every kind the call sends: handing them over
+  // then asks the browser for nothing.
+  function previewCovers() {
+    return local.kinds.every((kind) => preview.some((track) => track.kind === kind && track.readyState === "live"));
+  }
+
   // Local media asks for devices through this (once admitted): the preview's tracks first, then
   // the remembered devices for whatever is still missing.
   async function getUserMedia(constraints) {
@@ -354,6 +360,7 @@ export function setupDevices({ isVoice, local, tiles }) {
     openPreview,
     setPreview,
     dropPreview,
+    previewCovers,
     getUserMedia,
     joinChoices,
     switchDevice,

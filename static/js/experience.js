@@ -11,6 +11,7 @@
 //   await experience.beforeJoin();            // the pre-join screen, before the websocket
 //   experience.getUserMedia(constraints);     // local media asks for devices through this
 //   experience.joinChoices();                 // kinds to join with off (once)
+//   experience.previewHeld();                 // the preview holds every device the call needs
 import { setupDevices } from "./devices.js";
 import { setupFiles } from "./files.js";
 import { setupLayers } from "./layers.js";
@@ -73,6 +74,8 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
       await prejoin.show();
       stage.enableShortcuts(screen);
     },
+    // The pre-join screen holds every device the call needs (session.takeDevices).
+    previewHeld: () => devices.previewCovers(),
     getUserMedia: (constraints) => devices.getUserMedia(constraints),
     joinChoices: () => devices.joinChoices(),
   };

@@ -109,7 +109,8 @@ export class CallSession extends Emitter {
     this.ended = false;
     this.pastSelfIds = new Set(); // our own earlier seats (before a reconnect): never someone else
     /** @type {Promise<void> | null} */
-    this.mediaReady = null; // devices are asked for once, at the first welcome
+    this.mediaReady = null; // devices are asked for once: at the Join click or the first welcome
+    this.mediaSettled = false; // ... and that has finished (devices or none)
     this.welcomes = 0; // a newer welcome supersedes one still waiting for devices
     this.announced = false; // our media state went out since the last welcome
     this.sentMedia = ""; // the last `media` message sent (JSON)
@@ -213,7 +214,18 @@ export class CallSession extends Emitter {
   async acquireMedia() {
     this.emit("devices", { phase: "asking" });
     const result = await this.local.acquire(this.joinChoices());
+    this.mediaSettled = true;
+    // Refused or ended while the devices came (taken at the Join click): they stop again.
+    if (this.ended) this.local.stop();
     this.emit("devices", { phase: "ready", result });
+  }
+
+  // The pre-join screen's camera and microphone become the call's at the Join click, while
+  // the socket opens: the welcome then finds them ready and starts the calls at once. (A
+  // page without a preview asks for its devices at the welcome instead: nobody is asked
+  // for a camera before the room has taken them in.)
+  takeDevices() {
+    this.mediaReady = this.mediaReady || this.acquireMedia();
   }
 
   async retryMedia() {
@@ -298,6 +310,24 @@ export class CallSession extends Emitter {
 
   // --- Signaling --------------------------------------------------------------------------
 
+  // Our devices are ready after a welcome: say what we send, and offer to everyone already
+  // here; after a resume, to those who came while we were away. (People who came after us
+  // while we waited for devices already offered; our tracks went to them when the devices
+  // came: local media's "tracks".)
+  /** @param {string[]} listed  the welcome's peers @param {boolean} resumed */
+  startCalls(listed, resumed) {
+    this.announced = true;
+    this.sendMedia(true);
+    for (const id of listed) {
+      if (!this.participants.has(id)) continue;
+      if (this.transport.has(id)) {
+        if (resumed) this.transport.resume(id);
+        continue;
+      }
+      this.transport.connect(id);
+    }
+  }
+
   listen() {
     const { signaling } = this;
 
@@ -324,7 +354,6 @@ export class CallSession extends Emitter {
           .filter((/** @type {any} */ r) => typeof r?.peer_id === "string" && typeof r.since === "string")
           .map((/** @type {any} */ r) => [r.peer_id, { name: String(r.name || this.someone), since: r.since }]),
       );
-      this.emit("recordings", { changed: null });
       this.transport.configure({
         selfId: welcome.self.peer_id,
         iceServers: Array.isArray(welcome.ice_servers) ? welcome.ice_servers : [],
@@ -334,12 +363,8 @@ export class CallSession extends Emitter {
         if (welcome.room.capacity) this.room.capacity = welcome.room.capacity;
         this.room.locked = Boolean(welcome.room.locked);
         if (typeof welcome.room.waiting_room === "string") this.room.waitingRoom = welcome.room.waiting_room;
-        this.emit("room", { ...this.room });
       }
-      this.setWaitingQueue(welcome.waiting);
       this.announced = false;
-      this.emit("self", { ...this.self });
-      this.setPhase("joined");
       if (resumed) {
         // Whoever left while we were away: their peer-left went to the lost socket.
         const present = new Set((welcome.peers || []).map((/** @type {any} */ info) => info.peer_id));
@@ -349,23 +374,20 @@ export class CallSession extends Emitter {
       const listed = (welcome.peers || [])
         .filter((/** @type {any} */ info) => !this.pastSelfIds.has(info.peer_id))
         .map((/** @type {any} */ info) => this.ensure(info.peer_id, { ...info, hand: info.hand ?? null }).id);
-      this.emitHands(null);
       this.mediaReady = this.mediaReady || this.acquireMedia();
+      // With our devices ready (taken at the Join click), the calls start before the page
+      // shows the call: the browser makes our offers while the page lays itself out.
+      if (this.mediaSettled) this.startCalls(listed, resumed);
+      this.emit("recordings", { changed: null });
+      if (welcome.room) this.emit("room", { ...this.room });
+      this.setWaitingQueue(welcome.waiting);
+      this.emit("self", { ...this.self });
+      this.setPhase("joined");
+      this.emitHands(null);
+      if (this.announced) return;
       await this.mediaReady;
       if (generation !== this.welcomes || this.ended || this.leaving) return; // superseded
-      this.announced = true;
-      this.sendMedia(true);
-      // The newcomer offers to everyone already here; after a resume, to those who came
-      // while we were away. (People who came after us while we waited for devices already
-      // offered; our tracks went to them when the devices came: local media's "tracks".)
-      for (const id of listed) {
-        if (!this.participants.has(id)) continue;
-        if (this.transport.has(id)) {
-          if (resumed) this.transport.resume(id);
-          continue;
-        }
-        this.transport.connect(id);
-      }
+      this.startCalls(listed, resumed);
     });
 
     signaling.on("peer-joined", ({ peer: info }) => {

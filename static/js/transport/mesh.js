@@ -42,6 +42,9 @@ const MAX_MEDIA_REBUILDS = 3;
 // serial number: its SDP text grows as candidates are gathered.)
 const OFFER_RETRY_MS = 2500;
 const STATS_EVERY_MS = 2000;
+// A connection is made ahead for the next person (newConnection) this long after the last
+// one was taken, once the page is idle.
+const SPARE_AFTER_MS = 3000;
 
 /**
  * Everything the mesh keeps about one other participant (declared here only).
@@ -160,6 +163,10 @@ export class MeshTransport extends Emitter {
     /** @type {WeakSet<RTCPeerConnection>} connections being given the screen right now */
     this.givingScreen = new WeakSet();
     this.polling = false; // a stats round is under way
+    /** @type {RTCPeerConnection | null} made ahead of need (newConnection) */
+    this.spare = null;
+    this.sparePending = false;
+    this.prepareSpare();
 
     for (const type of /** @type {const} */ (["offer", "answer"])) {
       signaling.on(type, (message) => {
@@ -212,8 +219,12 @@ export class MeshTransport extends Emitter {
   connect(id) {
     const link = this.ensureLink(id);
     if (link.pc) return false;
-    this.createConnection(link);
-    this.attachLocalTracks(link, false); // negotiationneeded: our offer goes out
+    const pc = this.createConnection(link);
+    this.attachLocalTracks(link, false);
+    // The first offer goes out now, not from negotiationneeded: that event is a task of its
+    // own, which waits behind whatever the page does meanwhile (a newcomer's page lays out
+    // the call). The event then finds the offer under way and fires no more.
+    this.makeOffer(link, pc);
     return true;
   }
 
@@ -327,9 +338,40 @@ export class MeshTransport extends Emitter {
     return link;
   }
 
+  // Making an RTCPeerConnection blocks the page for a few milliseconds while the browser
+  // sets it up on its WebRTC thread. One is made ahead, when the page is idle, and the next
+  // connection takes it (with the ICE servers of now): a newcomer's first offer and the
+  // answer to a newcomer do not wait for that (docs/performance.md).
+  newConnection() {
+    const spare = this.spare;
+    this.spare = null;
+    // The next one later: made now, it would hold the page up while this one negotiates.
+    setTimeout(() => this.prepareSpare(), SPARE_AFTER_MS);
+    if (spare && spare.signalingState !== "closed") {
+      try {
+        spare.setConfiguration(this.iceConfig);
+        return spare;
+      } catch (error) {
+        console.warn("mesh: the connection made ahead refused the configuration", error);
+        spare.close();
+      }
+    }
+    return new RTCPeerConnection(this.iceConfig);
+  }
+
+  prepareSpare() {
+    if (this.spare || this.sparePending) return;
+    this.sparePending = true;
+    const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 200));
+    whenIdle(() => {
+      this.sparePending = false;
+      if (!this.spare) this.spare = new RTCPeerConnection(this.iceConfig);
+    });
+  }
+
   /** @param {Link} link */
   createConnection(link) {
-    const pc = new RTCPeerConnection(this.iceConfig);
+    const pc = this.newConnection();
     link.pc = pc;
     link.generation += 1;
     const { id, generation } = link;
@@ -531,7 +573,7 @@ export class MeshTransport extends Emitter {
 
   /** @param {Link} link @param {RTCPeerConnection} pc */
   async makeOffer(link, pc) {
-    if (link.pc !== pc) return;
+    if (link.pc !== pc || link.makingOffer) return;
     try {
       link.makingOffer = true;
       await pc.setLocalDescription();
@@ -593,7 +635,9 @@ export class MeshTransport extends Emitter {
     } finally {
       link.settingRemoteAnswer = false;
     }
-    for (const candidate of link.pendingCandidates.splice(0)) await this.addCandidate(link, candidate);
+    // The browser adds them in order, before what we ask of it next: no need to wait for
+    // each in turn (every wait is a round trip to its WebRTC thread) before answering.
+    const added = link.pendingCandidates.splice(0).map((candidate) => this.addCandidate(link, candidate));
     if (description.type === "offer") {
       await this.attachLocalTracks(link, true);
       if (pc.currentLocalDescription) {
@@ -605,6 +649,7 @@ export class MeshTransport extends Emitter {
       }
       this.signaling.send({ type: "answer", to: link.id, sdp: pc.localDescription?.sdp });
     }
+    await Promise.all(added);
   }
 
   /** @param {Link} link @param {RTCIceCandidateInit} candidate */
@@ -626,6 +671,7 @@ export class MeshTransport extends Emitter {
   async attachLocalTracks(link, answering) {
     const pc = link.pc;
     if (!pc) return;
+    const replaced = []; // side by side: one round trip to the browser's WebRTC thread, not one a kind
     for (const kind of this.local.kinds) {
       const track = this.local.track(kind);
       const transceiver = pc
@@ -633,10 +679,13 @@ export class MeshTransport extends Emitter {
         .find((t) => !t.stopped && t.receiver.track && t.receiver.track.kind === kind);
       if (transceiver) {
         if (track && transceiver.sender.track !== track) {
-          await transceiver.sender.replaceTrack(track);
-          if (transceiver.direction === "recvonly" || transceiver.direction === "inactive") {
-            transceiver.direction = "sendrecv";
-          }
+          replaced.push(
+            transceiver.sender.replaceTrack(track).then(() => {
+              if (transceiver.direction === "recvonly" || transceiver.direction === "inactive") {
+                transceiver.direction = "sendrecv";
+              }
+            }),
+          );
         }
       } else if (track || !answering) {
         pc.addTransceiver(track || kind, {
@@ -645,6 +694,7 @@ export class MeshTransport extends Emitter {
         });
       }
     }
+    await Promise.all(replaced);
   }
 
   // A switched device: the same senders carry the new track (no renegotiation).
