@@ -545,8 +545,9 @@ def leave_by_token(*, slug: str, user: User | AnonymousUser, token: str) -> bool
 
 @functools.cache
 def _welcome_sql() -> tuple[str, str]:
-    """room_peers and chat_history as the welcome reads them, in plain SQL (rooms/sql.py;
-    test_the_welcome_lists_what_the_orm_does compares them)."""
+    """The welcome's two reads in plain SQL (rooms/sql.py): everyone else in the room,
+    oldest first, and chat_history's last visible messages (newest first here).
+    test_the_welcome_lists_what_the_orm_does compares them with the ORM's."""
     presence, message = Presence._meta.db_table, ChatMessage._meta.db_table
     return (
         f"SELECT * FROM {presence} WHERE room_id = %s AND NOT peer_id = %s"  # noqa: S608
@@ -562,9 +563,9 @@ def welcome_facts(room: Room, *, exclude: str, moderator: bool = False) -> Welco
 
     Read after the newcomer listens to the room's group (signaling.consumers), so that
     someone admitted between our join and our subscription is listed here, and anyone
-    admitted later announces themselves to us. Outside
-    the join's transaction, a failure here still frees the seat: the consumer gives it up
-    and closes (signaling.consumers, `fail`)."""
+    admitted later announces themselves to us. Outside the join's transaction, a failure
+    here still frees the seat: the consumer gives it up and closes (signaling.consumers,
+    `fail`)."""
     peers_sql, history_sql = _welcome_sql()
     sent_at = sql.converter(ChatMessage, "sent_at")
     history = [

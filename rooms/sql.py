@@ -1,9 +1,9 @@
 """The join's statements written in plain SQL rather than built by the ORM.
 
 Every join runs these. Building and compiling a queryset costs far more Python than the
-statement costs PostgreSQL to run (a peers list: 0.84 ms through the ORM, 0.33 ms as the
-same SELECT in plain SQL; an INSERT of a seat 0.55 ms against 0.2), and a worker's joins
-queue behind that Python (docs/performance.md, "The start of the hour, continued").
+statement costs PostgreSQL to run (a peers list: 0.81 ms through the ORM, 0.32 ms as the
+same SELECT in plain SQL; the INSERT of a seat 0.56 ms against 0.44), and a worker's joins
+queue behind that Python (docs/performance.md, "The start of the hour, third pass").
 Everything else keeps the ORM. Only table and column names from the models are formatted
 into the SQL; every value is a parameter. Tests compare each one with its ORM twin.
 """

@@ -13,11 +13,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from rooms import guests
 from rooms.events import LOBBY_GROUP
+from signaling import protocol
 from signaling.db import db
 
 
 class LobbyConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
+        if self.scope.get("confab.unavailable"):  # the session could not be read
+            await self.close(code=protocol.CLOSE_UNAVAILABLE)  # the page tries again later
+            return
         if not self.scope["user"].is_authenticated:
             await self.close(code=4401)
             return

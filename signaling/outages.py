@@ -54,12 +54,13 @@ class SessionAuthMiddleware:
     (docs/performance.md, "The start of the hour, continued"). It also read the session (a
     database query) before the consumer existed, which with the database down failed the
     handshake with HTTP 500 and no words: here the user is then anonymous and the scope
-    says why, so the consumer can accept and close with 4503 `unavailable`. Websockets
+    says why (`confab.unavailable`), so the lobby closes with 4503 `unavailable`. Websockets
     only: HTTP goes to Django's own middleware (config/asgi.py).
 
     With `read_user=False` the user stays anonymous here and the consumer reads it
     (session_user) in its first database call: the room consumer does, in its join, one
-    thread hop fewer on every join (docs/performance.md)."""
+    thread hop fewer on every join (docs/performance.md), and answers an outage there
+    with 4503 like any other failure of the join."""
 
     def __init__(self, inner: Any, *, read_user: bool = True) -> None:
         self.inner = inner

@@ -23,7 +23,7 @@ from rooms import events, moderation, services
 from rooms.models import ChatMessage, Presence
 from signaling import presence
 from signaling.consumers import RoomConsumer
-from tests.conftest import session_cookie
+from tests.conftest import open_socket, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -192,6 +192,16 @@ async def test_a_join_whose_session_cannot_be_read_closes_with_4503(
     refused = await join(None, room, expect_welcome=False, cookie=cookie)
     assert (refused.welcome["code"], refused.welcome["refusal"]) == (4503, "unavailable")
     await assert_seats_are()
+
+
+async def test_a_lobby_socket_whose_session_cannot_be_read_closes_with_4503(
+    alice, monkeypatch, settings
+):
+    cookie = await database_sync_to_async(session_cookie)(alice)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    monkeypatch.setattr(store, "load", failing(DATABASE_DOWN))
+    lobby = await open_socket(None, "/ws/lobby/", cookie=cookie)
+    assert await lobby.connect() == (False, 4503)
 
 
 @pytest.mark.parametrize(
