@@ -395,12 +395,10 @@ def _lock_for_admission(slug: str, user_id: int) -> tuple[Room, _Admission] | No
     room = next(iter(touched), None)
     if room is None:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _admission_sql(),
-            [room.pk, user_id, room.pk, user_id, room.pk, user_id, room.pk, user_id, now, user_id],
-        )
-        here, everywhere, mine_here, listed, banned, profile_name = cursor.fetchone()
+    ((here, everywhere, mine_here, listed, banned, profile_name),) = sql.rows(
+        _admission_sql(),
+        [room.pk, user_id, room.pk, user_id, room.pk, user_id, room.pk, user_id, now, user_id],
+    )
     # SQLite answers EXISTS with 0 or 1.
     return room, _Admission(here, everywhere, mine_here, bool(listed), bool(banned), profile_name)
 

@@ -1,7 +1,8 @@
-"""The join's statements written in plain SQL rather than built by the ORM.
+"""Helpers for the statements every join and leave runs, written in plain SQL rather
+than built by the ORM (the statements are in rooms/services.py).
 
-Every join runs these. Building and compiling a queryset costs far more Python than the
-statement costs PostgreSQL to run (a peers list: 0.81 ms through the ORM, 0.32 ms as the
+Building and compiling a queryset costs far more Python than the statement costs
+PostgreSQL to run (a peers list: 0.81 ms through the ORM, 0.32 ms as the
 same SELECT in plain SQL; the INSERT of a seat 0.56 ms against 0.44), and a worker's joins
 queue behind that Python (docs/performance.md, "The start of the hour, third pass").
 Everything else keeps the ORM. Only table and column names from the models are formatted
