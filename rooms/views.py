@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from rooms import access, guests, services, throttle
+from rooms import access, guests, ice, services, throttle
 from rooms.forms import (
     GuestNameForm,
     InviteForm,
@@ -148,6 +149,18 @@ def room_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "file_transfer_max_mb": settings.FILE_TRANSFER_MAX_MB
         if room.media == Room.Media.MESH
         else 0,
+        # TURN and STUN for the first peer connection, made on the pre-join screen before
+        # the welcome brings the seat's own (static/js/transport/mesh.js, "prime"): good
+        # for that until `ice_fresh_seconds` after the page loaded.
+        **(
+            {
+                "ice_servers": ice.ice_servers(f"page-{secrets.token_hex(4)}"),
+                "ice_transport_policy": settings.ICE_TRANSPORT_POLICY,
+                "ice_fresh_seconds": ice.fresh_seconds(),
+            }
+            if room.media == Room.Media.MESH
+            else {}
+        ),
         # The stylesheet of the picture-in-picture window (static/js/pip.js).
         "pip_css": static("css/pip.css"),
         # The server's bucket for reactions: the page holds its buttons back by it.

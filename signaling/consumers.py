@@ -32,11 +32,11 @@ from django.conf import settings
 
 from rooms import events, meeting, moderation, services, waiting
 from rooms.events import room_group
+from rooms.ice import REFRESH_AT, ice_servers
 from rooms.models import Knock, Room
 from rooms.services import JoinRefused
 from signaling import janus, presence, protocol
 from signaling.db import db
-from signaling.ice import ice_servers
 from signaling.outages import is_outage, session_user
 from signaling.protocol import Message, ProtocolError
 from signaling.ratelimit import ConnectionLimits
@@ -79,9 +79,6 @@ REFUSAL_REASONS = {
     "unavailable": "the server cannot reach its database or channel layer",
     "server_error": "the server failed while handling this connection",
 }
-
-# Fresh TURN credentials are pushed when this fraction of their lifetime has passed.
-ICE_REFRESH_AT = 0.75
 
 
 class RoomConsumer(AsyncWebsocketConsumer):
@@ -461,7 +458,7 @@ class RoomConsumer(AsyncWebsocketConsumer):
         so ICE restarts and new peer connections in a long meeting still authenticate."""
         ttl = settings.TURN_CREDENTIAL_TTL
         while self.peer_id is not None:
-            await asyncio.sleep(ttl * ICE_REFRESH_AT)
+            await asyncio.sleep(ttl * REFRESH_AT)
             if self.peer_id is None:
                 return
             try:

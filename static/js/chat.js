@@ -78,6 +78,21 @@ export function setupChat({ ui, config, signaling, session, moderation, layout }
     ui.newMessages.hidden = true;
   }
 
+  // The same before the next frame: reading the log's height in the middle of the welcome
+  // would make the browser lay the page out there, while the call is starting, and again
+  // once the welcome's other changes are in.
+  let scrollFrame = 0;
+  function scrollToBottomSoon() {
+    atBottom = true;
+    ui.newMessages.hidden = true;
+    if (!scrollFrame) {
+      scrollFrame = requestAnimationFrame(() => {
+        scrollFrame = 0;
+        if (atBottom) scrollToBottom();
+      });
+    }
+  }
+
   function noteIds(list) {
     for (const message of list) {
       shownIds.add(message.id);
@@ -104,7 +119,7 @@ export function setupChat({ ui, config, signaling, session, moderation, layout }
     noteIds(fresh);
     if (first) ui.loadOlder.hidden = history.length < HISTORY_PAGE;
     first = false;
-    scrollToBottom();
+    scrollToBottomSoon();
   }
 
   function addLive(message) {

@@ -164,11 +164,17 @@ export function setupDevices({ isVoice, local, tiles }) {
   function setPreview(tracks) {
     for (const track of preview) if (!tracks.includes(track)) track.stop();
     preview = tracks.filter((track) => track.readyState === "live");
+    if (previewCovers()) for (const listener of previewListeners) listener([...preview]);
   }
 
   function dropPreview() {
     setPreview([]);
   }
+
+  // Told the preview's tracks each time they change and hold every kind the call sends
+  // (the tracks that the Join click will hand over).
+  /** @type {((tracks: MediaStreamTrack[]) => void)[]} */
+  const previewListeners = [];
 
   // Whether the preview holds a live track of every kind the call sends: handing them over
   // then asks the browser for nothing.
@@ -361,6 +367,7 @@ export function setupDevices({ isVoice, local, tiles }) {
     setPreview,
     dropPreview,
     previewCovers,
+    onPreview: (/** @type {(tracks: MediaStreamTrack[]) => void} */ listener) => previewListeners.push(listener),
     getUserMedia,
     joinChoices,
     switchDevice,

@@ -62,6 +62,9 @@ export function setupExperience({ config, isVoice, ui, signaling, session, local
     if (id !== null) devices.applySink(element);
   });
 
+  // The preview's devices are the call's to be: its first connection can be made with them.
+  devices.onPreview((tracks) => session.prepare(tracks));
+
   // A refusal or an ending before our devices went into the call: the preview stops too.
   signaling.on("close", ({ final }) => {
     if (final) devices.dropPreview();

@@ -33,6 +33,7 @@
 import { avatarHue, avatarInitial, el, fmt, gettext, icon, label, ngettext } from "./dom.js";
 
 const CONTROL_LABEL = "confab-files";
+const CONTROL_INIT = { negotiated: true, id: 0, ordered: true };
 const CHUNK = 16 * 1024; // one data channel message
 const BLOCK = 256 * 1024; // read from the file this much at a time
 const HIGH_WATER = 1024 * 1024; // buffered bytes above which the sender waits...
@@ -120,6 +121,10 @@ export function setupFiles({ config, ui, session, transport, tiles, moderation }
     return { enabled, button: off };
   }
 
+  // Every connection has the control channel from its start, in its first offer (even one
+  // made ahead of the welcome: transport/mesh.js, "prime").
+  transport.declareChannel?.(CONTROL_LABEL, CONTROL_INIT);
+
   // --- The control button, the file picker, the tile menu item, the tray ------------------
 
   const button = el("button", { type: "button", className: "control xf-send-button", disabled: true });
@@ -174,7 +179,7 @@ export function setupFiles({ config, ui, session, transport, tiles, moderation }
     if (old && old.data !== data) linkClosed(old);
     let control;
     try {
-      control = data.openChannel(CONTROL_LABEL, { negotiated: true, id: 0, ordered: true });
+      control = data.openChannel(CONTROL_LABEL, CONTROL_INIT);
     } catch (error) {
       console.warn("files: no control channel", error);
       return;

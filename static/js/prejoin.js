@@ -249,20 +249,27 @@ export function setupPrejoin({ config, isVoice, ui }, devices) {
       if (!frame) frame = requestAnimationFrame(drawMeter);
     }
 
+    // Every frame, but the page is only touched when what it shows changes: a write, even of
+    // the same text, makes the browser lay out and paint the screen again, 60 times a
+    // second, while the person is about to join (and the call to start).
     function drawMeter(now) {
       frame = closed ? 0 : requestAnimationFrame(drawMeter);
       const context = audioContext();
       const running = context && context.state === "running";
-      meterHint.hidden = running || !meter;
-      if (!running && meter) meterHint.textContent = gettext("Click anywhere on the page to see your microphone level.");
+      const hint = running || !meter;
+      if (meterHint.hidden !== hint) meterHint.hidden = hint;
+      if (!running && meter && !meterHint.textContent) meterHint.textContent = gettext("Click anywhere on the page to see your microphone level.");
       const value = running && meter ? loudness(meter.level()) : 0;
       shown = Math.max(value, shown * 0.9);
       const lit = Math.round(shown * METER_SEGMENTS);
-      meterBar.dataset.lit = String(lit);
-      [...meterBar.children].forEach((segment, index) => segment.classList.toggle("lit", index < lit));
-      if (now - lastAria > 250) {
+      if (meterBar.dataset.lit !== String(lit)) {
+        meterBar.dataset.lit = String(lit);
+        [...meterBar.children].forEach((segment, index) => segment.classList.toggle("lit", index < lit));
+      }
+      const percent = String(Math.round(shown * 100));
+      if (now - lastAria > 250 && meterBar.getAttribute("aria-valuenow") !== percent) {
         lastAria = now;
-        meterBar.setAttribute("aria-valuenow", String(Math.round(shown * 100)));
+        meterBar.setAttribute("aria-valuenow", percent);
       }
     }
 

@@ -116,7 +116,17 @@ export class CallSession extends Emitter {
     this.sentMedia = ""; // the last `media` message sent (JSON)
 
     const media = config.media === "sfu" ? "sfu" : "mesh";
-    this.transport = createTransport(media, { signaling, local, accept: (id) => this.accept(id) });
+    this.transport = createTransport(media, {
+      signaling,
+      local,
+      accept: (id) => this.accept(id),
+      // The page's ICE servers: for a connection made on the pre-join screen (prepare).
+      ice: {
+        iceServers: Array.isArray(config.ice_servers) ? config.ice_servers : [],
+        iceTransportPolicy: config.ice_transport_policy === "relay" ? "relay" : "all",
+        freshForMs: (Number(config.ice_fresh_seconds) || 0) * 1000,
+      },
+    });
     this.transport.on("connection", ({ id, state }) => {
       const participant = this.participants.get(id);
       if (!participant) return;
@@ -220,6 +230,15 @@ export class CallSession extends Emitter {
     this.emit("devices", { phase: "ready", result });
   }
 
+  // The pre-join screen holds these devices (and will hand them over at the Join click):
+  // the transport may make our first connection and offer with them now, while the person
+  // looks at their preview, instead of when the call starts.
+  /** @param {MediaStreamTrack[]} tracks */
+  prepare(tracks) {
+    if (this.phase !== "joining" || this.self.id !== null || this.ended || this.leaving) return;
+    this.transport.prime?.(tracks);
+  }
+
   // The pre-join screen's camera and microphone become the call's at the Join click, while
   // the socket opens: the welcome then finds them ready and starts the calls at once. (A
   // page without a preview asks for its devices at the welcome instead: nobody is asked
@@ -278,6 +297,7 @@ export class CallSession extends Emitter {
     this.leaving = true;
     await Promise.all(this.emit("leaving")); // a recording is saved first, for one
     this.removeAll();
+    this.transport.unprime?.();
     this.local.stop();
     await this.signaling.leave();
     return true;
@@ -310,14 +330,12 @@ export class CallSession extends Emitter {
 
   // --- Signaling --------------------------------------------------------------------------
 
-  // Our devices are ready after a welcome: say what we send, and offer to everyone already
-  // here; after a resume, to those who came while we were away. (People who came after us
+  // Our devices are ready after a welcome: offer to everyone already here, and say what we
+  // send; after a resume, to those who came while we were away. (People who came after us
   // while we waited for devices already offered; our tracks went to them when the devices
   // came: local media's "tracks".)
   /** @param {string[]} listed  the welcome's peers @param {boolean} resumed */
   startCalls(listed, resumed) {
-    this.announced = true;
-    this.sendMedia(true);
     for (const id of listed) {
       if (!this.participants.has(id)) continue;
       if (this.transport.has(id)) {
@@ -326,6 +344,11 @@ export class CallSession extends Emitter {
       }
       this.transport.connect(id);
     }
+    this.transport.unprime?.(); // not needed (nobody to offer to), or did not fit
+    // After the offers: an offer made ahead has gone out by now, and the server stores our
+    // `media` before it relays what comes next from us.
+    this.announced = true;
+    this.sendMedia(true);
   }
 
   listen() {
@@ -484,6 +507,7 @@ export class CallSession extends Emitter {
         return;
       }
       this.removeAll();
+      this.transport.unprime?.();
       this.ended = true;
       this.local.stop();
       this.setPhase("closed", close);

@@ -251,15 +251,17 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
   // The grid: the tile width (from the number of columns) that gives the largest tiles for
   // this many people in this space (16:9 for video, 4:3 for voice); on small screens tiles
   // keep a usable size and the grid scrolls.
+  // The grid's size comes from the ResizeObserver: reading it from the element (clientWidth)
+  // would make the browser lay the page out right there, in the middle of whatever changed
+  // the count (the welcome, a newcomer), and again once the rest of that change is in.
+  let box = { width: 0, height: 0 }; // the content box, as last observed
   function layout() {
     const container = ui.tiles;
     const count = container.children.length;
     container.dataset.count = String(count);
-    const style = getComputedStyle(container);
-    const gap = parseFloat(style.columnGap) || 0;
-    const width = container.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    const height = container.clientHeight - parseFloat(style.paddingTop) - parseFloat(style.paddingBottom);
+    const { width, height } = box;
     if (width <= 0 || count === 0) return;
+    const gap = parseFloat(getComputedStyle(container).columnGap) || 0;
     const aspect = isVoice ? 4 / 3 : 16 / 9;
     const minWidth = Math.min(width, isVoice ? 130 : 150);
     let best = { columns: 1, size: 0 };
@@ -278,7 +280,10 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
     container.style.setProperty("--tile-width", `${Math.floor(best.size)}px`);
   }
 
-  new ResizeObserver(() => layout()).observe(ui.tiles);
+  new ResizeObserver(([entry]) => {
+    box = { width: entry.contentRect.width, height: entry.contentRect.height };
+    layout();
+  }).observe(ui.tiles);
 
   // --- Speaking ring: the level of each audio track ---------------------------------------------
 

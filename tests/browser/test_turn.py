@@ -143,7 +143,7 @@ def wait_for_routes(
 
 
 def rest_credential(secret: str, expiry: int, peer_id: str) -> tuple[str, str]:
-    """coturn's use-auth-secret scheme, computed here independently of signaling/ice.py."""
+    """coturn's use-auth-secret scheme, computed here independently of rooms/ice.py."""
     username = f"{expiry}:{peer_id}"
     digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
     return username, base64.b64encode(digest).decode()

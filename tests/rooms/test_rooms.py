@@ -1,4 +1,5 @@
 import functools
+import time
 from datetime import datetime, timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from django.utils import timezone
 
-from rooms import services, sql, waiting
+from rooms import ice, services, sql, waiting
 from rooms.models import ChatMessage, Presence, Room, RoomBan, RoomModerator
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +125,48 @@ def test_the_room_page_hands_its_settings_to_scripts_through_json_script(client_
     content = client_for(alice).get(f"/rooms/{room.slug}/").content.decode()
     assert '<script id="room-config" type="application/json">' in content
     assert f'"ws_path": "/ws/rooms/{room.slug}/"' in content
+
+
+TURN_PAGE = {
+    "TURN_URLS": ["turn:turn.example.org:3478?transport=udp"],
+    "TURN_SECRET": "north-wind-secret",
+    "STUN_URLS": [],
+    "TURN_CREDENTIAL_TTL": 600,
+}
+
+
+def test_a_mesh_room_page_carries_fresh_turn_credentials_of_its_own(
+    client_for, alice, room, settings
+):
+    # For the connection the page makes on the pre-join screen, before the welcome brings
+    # the seat's (static/js/transport/mesh.js, "prime").
+    for name, value in TURN_PAGE.items():
+        setattr(settings, name, value)
+    client = client_for(alice)
+    config = client.get(f"/rooms/{room.slug}/").context["config"]
+    (turn,) = config["ice_servers"]
+    expiry, ident = turn["username"].split(":")
+    assert ident.startswith("page-")
+    assert int(expiry) >= time.time() + 599
+    assert turn["credential"] == ice.turn_credential("north-wind-secret", turn["username"])
+    assert config["ice_transport_policy"] == "all"
+    # Good for a first connection as long as a refresh would not have replaced them yet.
+    assert config["ice_fresh_seconds"] == 150
+    content = client.get(f"/rooms/{room.slug}/").content.decode()
+    assert "north-wind-secret" not in content
+    again = client.get(f"/rooms/{room.slug}/").context["config"]["ice_servers"][0]
+    assert again["username"].split(":")[1] != ident  # each page its own name in coturn's logs
+
+
+def test_an_sfu_room_page_carries_no_turn_credentials(client_for, alice, room, settings):
+    # Its connections go to Janus, with what the welcome brings.
+    for name, value in TURN_PAGE.items():
+        setattr(settings, name, value)
+    room.media = Room.Media.SFU
+    room.save()
+    config = client_for(alice).get(f"/rooms/{room.slug}/").context["config"]
+    assert "ice_servers" not in config
+    assert "ice_fresh_seconds" not in config
 
 
 def test_chat_bodies_are_limited_by_the_database(alice, room):

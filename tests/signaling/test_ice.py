@@ -6,7 +6,7 @@ import time
 import pytest
 from django.test import override_settings
 
-from signaling.ice import ice_servers, turn_credential, turn_username
+from rooms.ice import ice_servers, turn_credential, turn_username
 
 SECRET = "north-wind-secret"
 TURN_URLS = ["turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349"]

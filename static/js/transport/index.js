@@ -23,8 +23,11 @@
 //
 // The session (session.js) drives it:
 //
+//   transport.prime(tracks);   // before the first welcome (optional): make the newcomer's
+//                              // first connection and offer ahead, with these tracks
 //   transport.configure({selfId, iceServers, iceTransportPolicy}); // every welcome
 //   transport.connect(id);     // start media with this participant (we are the newcomer)
+//   transport.unprime();       // the welcome's connections are made: drop what was not used
 //   transport.resume(id);      // our seat was resumed: check this participant's media
 //   transport.remove(id);      // they left: their media ends
 //   transport.removeAll();     // our seat is gone (left, refused, a fresh join)
@@ -87,9 +90,11 @@
  */
 
 /**
- * @typedef {object} DataLinkEvent     "datalink": emitted synchronously when a connection is
- *                                     made, before anything is negotiated on it, so that a
- *                                     negotiated channel created now is in the first offer
+ * @typedef {object} DataLinkEvent     "datalink": emitted synchronously when a connection with
+ *                                     a participant is made. A connection made ahead (prime)
+ *                                     has its first offer already: a negotiated channel that
+ *                                     must be in every first offer is declared beforehand
+ *                                     (declareChannel), and openChannel hands it out.
  * @property {string} id
  * @property {DataLink} link
  */
@@ -119,6 +124,9 @@
  * @property {(id: string) => boolean} rebuild               the last resort of a repair, by hand
  * @property {(id: string, layer: "low" | "medium" | "high") => boolean} preferLayer  false: nothing to choose
  * @property {(id: string) => RTCPeerConnection[]} connections  for the debug handle only (window.confab)
+ * @property {(tracks: MediaStreamTrack[]) => void} [prime]   optional (mesh)
+ * @property {() => void} [unprime]                           optional (mesh)
+ * @property {(label: string, init: RTCDataChannelInit) => void} [declareChannel]  optional (mesh)
  * @property {(type: string, handler: (event: any) => any) => () => void} on
  *   Events: "track" and "track-removed" (TrackEvent), "connection" (ConnectionEvent),
  *   "stats" (StatsEvent), "candidate" (CandidateEvent), "candidate-error"
@@ -130,6 +138,8 @@
  * @property {import("../signaling.js").Signaling} signaling
  * @property {import("../media/local.js").LocalMedia} local
  * @property {(id: string) => boolean} accept  a message from this peer id may start or carry media (someone else in the room)
+ * @property {{iceServers: RTCIceServer[], iceTransportPolicy: RTCIceTransportPolicy, freshForMs: number}} [ice]
+ *   the room page's ICE servers (room-config), for a connection made before the welcome
  */
 
 import { MeshTransport } from "./mesh.js";

@@ -22,8 +22,13 @@
 //   Stopping empties the sender and sets it back to recvonly; the m-line stays for the next
 //   share. A remote video track is a screen when its stream id differs from that peer's
 //   audio track's; without audio, when it is not on the first video m-line.
-// - Data channels: "datalink" is emitted as each connection is made (files.js makes its
-//   negotiated control channel then, so that it is in the first offer).
+// - Data channels: "datalink" is emitted as each connection is made. Negotiated channels
+//   that every connection has from the start (files.js's control channel) are declared
+//   first (declareChannel): a connection made ahead has them in its first offer.
+// - A newcomer's first connection is made ahead (prime), on the pre-join screen: its
+//   transceivers, declared channels, offer and first candidates are ready before the
+//   welcome, which then only names whom it goes to. It is used only if it still fits: the
+//   same tracks of each kind, the same ICE servers and policy, credentials still fresh.
 // - Fresh TURN credentials (`ice-servers`) go into every connection (setConfiguration) and
 //   into connections made from now on.
 import { Emitter } from "../emitter.js";
@@ -45,6 +50,10 @@ const STATS_EVERY_MS = 2000;
 // A connection is made ahead for the next person (newConnection) this long after the last
 // one was taken, once the page is idle.
 const SPARE_AFTER_MS = 3000;
+// A new connection's video bitrate is capped (capBitrates) this long after it connects.
+const CAP_AFTER_MS = 1000;
+// The pre-join screen's connection (prime) is made once the page is idle, or after this.
+const PRIME_IDLE_TIMEOUT_MS = 500;
 
 /**
  * Everything the mesh keeps about one other participant (declared here only).
@@ -97,6 +106,42 @@ function makeLink(id, polite) {
   };
 }
 
+/**
+ * A newcomer's first connection, made before the welcome (MeshTransport.prime).
+ * @typedef {object} Primed
+ * @property {RTCPeerConnection} pc
+ * @property {Map<string, MediaStreamTrack | null>} tracks  what each kind's transceiver sends
+ * @property {string} ice                 the ICE servers and policy it gathers with (iceKey)
+ * @property {boolean} credentials       it gathers with TURN credentials (the page's)
+ * @property {number} freshUntil          performance.now() until which those are as good as fresh
+ * @property {Map<string, RTCDataChannel>} channels  the declared channels, by label
+ * @property {RTCIceCandidate[]} candidates  gathered before it had a peer
+ * @property {RTCPeerConnectionIceErrorEvent[]} errors  ICE server failures meanwhile
+ * @property {Promise<boolean>} ready     its offer is set (false: that failed)
+ * @property {boolean | null} offered     the same, once known (null: still being set)
+ * @property {boolean} bound              given to a participant: candidates go to them now
+ */
+
+// What decides the candidates a connection gathers: the ICE servers' URLs and the policy
+// (credentials change with every set; any fresh set reaches the same servers).
+/** @param {RTCConfiguration} config */
+function iceKey(config) {
+  const urls = (config.iceServers || []).map((server) => [server.urls].flat().join(" "));
+  return JSON.stringify([urls, config.iceTransportPolicy || "all"]);
+}
+
+/** @param {RTCIceCandidate} candidate */
+function candidateFacts(candidate) {
+  return {
+    type: candidate.type,
+    protocol: candidate.protocol,
+    address: candidate.address,
+    port: candidate.port,
+    // @ts-ignore: RTCIceCandidate.url is not in every lib.dom
+    url: candidate.url || null,
+  };
+}
+
 /** @param {RTCRtpTransceiver} transceiver */
 function live(transceiver) {
   // @ts-ignore: "stopped" is a direction in browsers that predate stop()'s own state
@@ -146,7 +191,7 @@ function answerKeepingFirefoxActive(offer, answer) {
 
 export class MeshTransport extends Emitter {
   /** @param {import("./index.js").TransportOptions} options */
-  constructor({ signaling, local, accept }) {
+  constructor({ signaling, local, accept, ice }) {
     super();
     this.kind = "mesh";
     this.signaling = signaling;
@@ -154,8 +199,14 @@ export class MeshTransport extends Emitter {
     this.accept = accept;
     /** @type {string | null} */
     this.selfId = null;
-    /** @type {RTCConfiguration} */
-    this.iceConfig = { iceServers: [], iceTransportPolicy: "all" };
+    /** @type {RTCConfiguration} the page's until the first welcome, then the seat's */
+    this.iceConfig = { iceServers: ice?.iceServers || [], iceTransportPolicy: ice?.iceTransportPolicy || "all" };
+    this.pageIceFreshUntil = performance.now() + (ice?.freshForMs || 0);
+    /** @type {Map<string, RTCDataChannelInit>} negotiated channels every connection has */
+    this.declared = new Map();
+    /** @type {Primed | null} */
+    this.primed = null;
+    this.primeGeneration = 0; // a newer prime() supersedes one still waiting for idle time
     /** @type {Map<string, Link>} */
     this.links = new Map();
     /** @type {WeakMap<MediaStreamTrack, string[]>} remote track -> the stream ids it came with */
@@ -199,8 +250,12 @@ export class MeshTransport extends Emitter {
     // Our media. New tracks (devices found, "Try again", a kind we had none of) go into the
     // existing transceivers or new ones: a renegotiation. A switched device replaces the
     // track in its senders: no renegotiation.
-    local.on("tracks", () => Promise.all(this.withConnection().map((link) => this.attachLocalTracks(link, false))));
+    local.on("tracks", () => {
+      this.refreshSpare();
+      return Promise.all(this.withConnection().map((link) => this.attachLocalTracks(link, false)));
+    });
     local.on("replaced", ({ old, track }) => this.replaceTrack(old, track));
+    local.on("change", () => this.refreshSpare()); // after a switch or a lost device
     local.on("screen", ({ track, old }) => (track ? this.shareScreen() : this.unshareScreen(old)));
 
     setInterval(() => this.pollStats(), STATS_EVERY_MS);
@@ -219,13 +274,144 @@ export class MeshTransport extends Emitter {
   connect(id) {
     const link = this.ensureLink(id);
     if (link.pc) return false;
-    const pc = this.createConnection(link);
+    const primed = this.takePrimed();
+    const pc = this.createConnection(link, primed);
+    if (primed) {
+      this.sendPrimedOffer(link, pc, primed);
+      return true;
+    }
     this.attachLocalTracks(link, false);
     // The first offer goes out now, not from negotiationneeded: that event is a task of its
     // own, which waits behind whatever the page does meanwhile (a newcomer's page lays out
     // the call). The event then finds the offer under way and fires no more.
     this.makeOffer(link, pc);
     return true;
+  }
+
+  // A negotiated channel that every connection has from its start (files.js's control
+  // channel): made with each connection, in the first offer even of one made ahead.
+  /** @param {string} label @param {RTCDataChannelInit} init */
+  declareChannel(label, init) {
+    this.declared.set(label, init);
+  }
+
+  // The newcomer's first connection, made ahead on the pre-join screen with its preview's
+  // tracks. Setting the first offer takes a newcomer's page 15-25 ms of the WebRTC
+  // thread's and its own time right when the call starts (docs/performance.md); made
+  // here, in idle time, the welcome only has to say whom it goes to. Only before the
+  // first welcome: after it, newcomers offer to us.
+  /** @param {MediaStreamTrack[]} tracks */
+  prime(tracks) {
+    const generation = ++this.primeGeneration;
+    const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 50));
+    whenIdle(
+      () => {
+        if (generation !== this.primeGeneration || this.selfId !== null) return;
+        this.unprime();
+        this.primed = this.makePrimed(tracks);
+      },
+      { timeout: PRIME_IDLE_TIMEOUT_MS },
+    );
+  }
+
+  /** @param {MediaStreamTrack[]} tracks @returns {Primed} */
+  makePrimed(tracks) {
+    const pc = this.spare || new RTCPeerConnection(this.iceConfig);
+    this.spare = null;
+    this.prepareSpare(); // for answering those who come after us
+    /** @type {Primed} */
+    const primed = {
+      pc,
+      tracks: new Map(),
+      ice: iceKey(this.iceConfig),
+      credentials: (this.iceConfig.iceServers || []).some((server) => server.credential),
+      freshUntil: this.pageIceFreshUntil,
+      channels: new Map(),
+      candidates: [],
+      errors: [],
+      ready: Promise.resolve(false),
+      offered: null,
+      bound: false,
+    };
+    pc.addEventListener("icecandidate", ({ candidate }) => {
+      if (candidate && !primed.bound) primed.candidates.push(candidate);
+    });
+    pc.addEventListener("icecandidateerror", (event) => {
+      if (!primed.bound) primed.errors.push(/** @type {RTCPeerConnectionIceErrorEvent} */ (event));
+    });
+    // In the order of a connection made at the welcome: channels, then tracks by kind.
+    for (const [label, init] of this.declared) primed.channels.set(label, pc.createDataChannel(label, init));
+    for (const kind of this.local.kinds) {
+      const track = tracks.find((candidate) => candidate.kind === kind && candidate.readyState === "live") || null;
+      primed.tracks.set(kind, track);
+      pc.addTransceiver(track || kind, { direction: track ? "sendrecv" : "recvonly", streams: [this.local.stream] });
+    }
+    primed.ready = pc.setLocalDescription().then(
+      () => (primed.offered = true),
+      (error) => {
+        console.warn("mesh: the connection made ahead has no offer", error);
+        return (primed.offered = false);
+      },
+    );
+    return primed;
+  }
+
+  // The connection made ahead, if it still fits what the call sends and where it gathers.
+  takePrimed() {
+    const primed = this.primed;
+    this.primed = null;
+    this.primeGeneration += 1;
+    if (!primed) return null;
+    const fits =
+      primed.ice === iceKey(this.iceConfig) &&
+      (!primed.credentials || performance.now() < primed.freshUntil) &&
+      this.local.kinds.every((kind) => Boolean(primed.tracks.get(kind)) === Boolean(this.local.track(kind)));
+    if (!fits) {
+      primed.pc.close();
+      return null;
+    }
+    primed.pc.setConfiguration(this.iceConfig); // the seat's credentials, for later gathering
+    for (const transceiver of primed.pc.getTransceivers()) {
+      const track = this.local.track(/** @type {any} */ (transceiver.receiver.track.kind));
+      // A device switched since (the same kind): the same sender carries it, no renegotiation.
+      if (track && transceiver.sender.track !== track) {
+        transceiver.sender.replaceTrack(track).catch((error) => console.warn("mesh: a track not replaced", error));
+      }
+    }
+    return primed;
+  }
+
+  // Nobody to offer to (an empty room), or gone before the welcome: nothing made ahead stays.
+  unprime() {
+    this.primeGeneration += 1;
+    this.primed?.pc.close();
+    this.primed = null;
+  }
+
+  // The offer made ahead goes to them, with the candidates it gathered that are not in it:
+  // at once if it is set (before anything else we send), else as soon as it is.
+  /** @param {Link} link @param {RTCPeerConnection} pc @param {Primed} primed */
+  async sendPrimedOffer(link, pc, primed) {
+    if (primed.offered === null) {
+      link.makingOffer = true; // an offer of theirs meanwhile is a collision (perfect negotiation)
+      await primed.ready;
+      link.makingOffer = false;
+    }
+    primed.bound = true;
+    if (link.pc !== pc) return;
+    if (!primed.offered || pc.signalingState !== "have-local-offer" || !pc.localDescription) {
+      this.rebuild(link.id); // a fresh connection, offered the usual way
+      return;
+    }
+    const sdp = pc.localDescription.sdp;
+    this.signaling.send({ type: "offer", to: link.id, sdp });
+    link.offerSerial += 1;
+    this.retryOffer(link, pc, link.offerSerial);
+    for (const candidate of primed.candidates.splice(0)) {
+      if (!sdp.includes(candidate.candidate)) this.signaling.send({ type: "candidate", to: link.id, candidate: candidate.toJSON() });
+      this.emit("candidate", { id: link.id, candidate: candidateFacts(candidate) });
+    }
+    for (const error of primed.errors.splice(0)) this.emitCandidateError(link.id, error);
   }
 
   // A connection kept across a resumed seat: an offer that may have been lost goes out again,
@@ -341,21 +527,24 @@ export class MeshTransport extends Emitter {
   // Making an RTCPeerConnection blocks the page for a few milliseconds while the browser
   // sets it up on its WebRTC thread. One is made ahead, when the page is idle, and the next
   // connection takes it (with the ICE servers of now): a newcomer's first offer and the
-  // answer to a newcomer do not wait for that (docs/performance.md).
+  // answer to a newcomer do not wait for that (docs/performance.md). It holds our tracks
+  // already (addTrack: an offer's m-lines of their kinds take them as they are applied), so
+  // that the answer does not wait for them to be put in either; if they changed since, a
+  // new one is made.
   newConnection() {
     const spare = this.spare;
     this.spare = null;
     // The next one later: made now, it would hold the page up while this one negotiates.
     setTimeout(() => this.prepareSpare(), SPARE_AFTER_MS);
-    if (spare && spare.signalingState !== "closed") {
+    if (spare && spare.signalingState !== "closed" && this.spareFits(spare)) {
       try {
         spare.setConfiguration(this.iceConfig);
         return spare;
       } catch (error) {
         console.warn("mesh: the connection made ahead refused the configuration", error);
-        spare.close();
       }
     }
+    spare?.close();
     return new RTCPeerConnection(this.iceConfig);
   }
 
@@ -365,13 +554,43 @@ export class MeshTransport extends Emitter {
     const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 200));
     whenIdle(() => {
       this.sparePending = false;
-      if (!this.spare) this.spare = new RTCPeerConnection(this.iceConfig);
+      if (this.spare) return;
+      const pc = new RTCPeerConnection(this.iceConfig);
+      for (const kind of this.local.kinds) {
+        const track = this.local.track(kind);
+        if (track) pc.addTrack(track, this.local.stream);
+      }
+      this.spare = pc;
     });
   }
 
-  /** @param {Link} link */
-  createConnection(link) {
-    const pc = this.newConnection();
+  // The spare sends what we send now, or nothing yet (our tracks then go in as they do on
+  // any connection); `exactly`: not nothing.
+  /** @param {RTCPeerConnection} spare */
+  spareFits(spare, exactly = false) {
+    const senders = spare.getSenders();
+    if (senders.length === 0 && !exactly) return true;
+    return this.local.kinds.every((kind) => {
+      const track = this.local.track(kind);
+      const sender = senders.find((candidate) => candidate.track?.kind === kind);
+      return (sender?.track || null) === (track || null);
+    });
+  }
+
+  // Our tracks changed (devices came, one was switched or lost): a spare that does not hold
+  // them is made again.
+  refreshSpare() {
+    if (!this.spare || this.spareFits(this.spare, true)) return;
+    this.spare.close();
+    this.spare = null;
+    this.prepareSpare();
+  }
+
+  /** @param {Link} link @param {Primed | null} [primed]  made ahead: its pc, channels and offer */
+  createConnection(link, primed = null) {
+    const pc = primed ? primed.pc : this.newConnection();
+    const channels = primed ? primed.channels : new Map();
+    if (!primed) for (const [label, init] of this.declared) channels.set(label, pc.createDataChannel(label, init));
     link.pc = pc;
     link.generation += 1;
     const { id, generation } = link;
@@ -382,36 +601,30 @@ export class MeshTransport extends Emitter {
       link: {
         generation,
         /** @param {string} label @param {RTCDataChannelInit} [init] */
-        openChannel: (label, init) => pc.createDataChannel(label, init),
+        openChannel: (label, init) => channels.get(label) || pc.createDataChannel(label, init),
         /** @param {(channel: RTCDataChannel) => void} handler */
         onChannel: (handler) => pc.addEventListener("datachannel", ({ channel }) => handler(channel)),
       },
     });
     pc.addEventListener("negotiationneeded", () => this.makeOffer(link, pc));
     pc.addEventListener("icecandidate", ({ candidate }) => {
-      if (!candidate) return; // end of candidates is not sent: Chrome and Firefox do not need it
+      // End of candidates is not sent: Chrome and Firefox do not need it. Those of a
+      // connection made ahead wait for its offer (sendPrimedOffer).
+      if (!candidate || (primed && !primed.bound)) return;
       if (link.pc === pc) this.signaling.send({ type: "candidate", to: id, candidate: candidate.toJSON() });
-      this.emit("candidate", {
-        id,
-        candidate: {
-          type: candidate.type,
-          protocol: candidate.protocol,
-          address: candidate.address,
-          port: candidate.port,
-          // @ts-ignore: RTCIceCandidate.url is not in every lib.dom
-          url: candidate.url || null,
-        },
-      });
+      this.emit("candidate", { id, candidate: candidateFacts(candidate) });
     });
     pc.addEventListener("icecandidateerror", (event) => {
-      const error = /** @type {RTCPeerConnectionIceErrorEvent} */ (event);
-      this.emit("candidate-error", { id, url: error.url || "", code: error.errorCode, text: error.errorText || "" });
+      if (!primed || primed.bound) this.emitCandidateError(id, /** @type {RTCPeerConnectionIceErrorEvent} */ (event));
     });
     pc.addEventListener("connectionstatechange", () => {
       if (link.pc !== pc) return;
       this.emit("connection", { id, state: pc.connectionState });
       if (pc.connectionState === "connected") {
-        this.capBitrates();
+        // The cap matters once the bandwidth estimate has ramped up, seconds from now; set at
+        // this moment, its getParameters and setParameters would hold the page and the
+        // WebRTC thread up while the first frames are encoded and decoded.
+        setTimeout(() => this.capBitrates(), CAP_AFTER_MS);
         this.repaired(link);
       } else if (pc.connectionState === "failed") {
         this.restartLink(link, pc);
@@ -434,6 +647,11 @@ export class MeshTransport extends Emitter {
     });
     this.emit("connection", { id, state: pc.connectionState });
     return pc;
+  }
+
+  /** @param {string} id @param {RTCPeerConnectionIceErrorEvent} error */
+  emitCandidateError(id, error) {
+    this.emit("candidate-error", { id, url: error.url || "", code: error.errorCode, text: error.errorText || "" });
   }
 
   // Repairing a connection. "disconnected" is often a blip that ICE's own consent checks get

@@ -3,6 +3,10 @@
 coturn (`use-auth-secret`) accepts a username "<unix expiry>:<id>" whose password is
 base64(HMAC-SHA1(static-auth-secret, username)). The secret stays on the server; what a
 page receives expires after TURN_CREDENTIAL_TTL seconds and is refreshed before that.
+
+The room page gets a set too (rooms/views.py), so that its first peer connection can be
+made on the pre-join screen, before the welcome brings the seat's own (docs/protocol.md,
+"Negotiation"); the signaling consumer sends the seat's and refreshes them.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import time
 from typing import Any
 
 from django.conf import settings
+
+# Fresh TURN credentials are pushed when this fraction of their lifetime has passed.
+REFRESH_AT = 0.75
 
 
 def turn_credential(secret: str, username: str) -> str:
@@ -42,3 +49,9 @@ def ice_servers(ident: str, now: float | None = None) -> list[dict[str, Any]]:
             entry["credential"] = turn_credential(settings.TURN_SECRET, username)
         servers.append(entry)
     return servers
+
+
+def fresh_seconds() -> int:
+    """How long a set of credentials is as good as a fresh one: until the refresh would
+    have replaced it. A page uses its pre-join set for a first connection until then."""
+    return int(settings.TURN_CREDENTIAL_TTL * (1 - REFRESH_AT))
