@@ -491,8 +491,12 @@ export class MeshTransport extends Emitter {
     const link = this.links.get(id);
     if (!link) return false;
     console.info(`mesh: rebuilding the connection with ${id}`);
-    this.replaceConnection(link);
-    this.attachLocalTracks(link, false); // negotiationneeded: our offer goes out
+    const pc = this.replaceConnection(link);
+    this.attachLocalTracks(link, false);
+    // Our offer goes out now: a spare that already held our tracks fired its
+    // negotiationneeded before anyone listened, and the event does not fire again until a
+    // negotiation has been done.
+    this.makeOffer(link, pc);
     return true;
   }
 
