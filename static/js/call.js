@@ -112,7 +112,7 @@ setupWaiting({ ui, session, moderation });
 // A moderator's recording, on their own computer; everyone sees that it runs.
 setupRecording({ ui, config, session, local });
 // The "Connection details" panel: candidates, routes, TURN hints.
-startDiagnostics({ signaling, session, transport });
+startDiagnostics({ signaling, session, transport, config });
 
 let infoTimer = null;
 

@@ -63,7 +63,7 @@ function clock(seconds) {
 }
 
 export class Diagnostics {
-  constructor({ signaling, session, transport }) {
+  constructor({ signaling, session, transport, config }) {
     this.signaling = signaling;
     this.transport = transport;
     this.peers = session.participants; // read only: who is who
@@ -83,6 +83,10 @@ export class Diagnostics {
     this.polledAt = 0;
     this.shownHints = "";
     this.ui = this.findPanel();
+    // The room page's own servers: the connection made on the pre-join screen gathers with
+    // them (transport/mesh.js, "prime"), and what it found still counts once the welcome
+    // brings the seat's credentials for the same servers.
+    this.setServers(Array.isArray(config?.ice_servers) ? config.ice_servers : []);
 
     signaling.on("welcome", (welcome) => {
       this.worker = typeof welcome.worker === "string" ? welcome.worker : "";
@@ -474,8 +478,8 @@ export class Diagnostics {
 }
 
 // Start once, and expose it for tests and the curious: window.confab.diagnostics.
-export function startDiagnostics({ signaling, session, transport }) {
-  const diagnostics = new Diagnostics({ signaling, session, transport });
+export function startDiagnostics({ signaling, session, transport, config }) {
+  const diagnostics = new Diagnostics({ signaling, session, transport, config });
   if (window.confab) window.confab.diagnostics = diagnostics;
   return diagnostics;
 }
