@@ -251,17 +251,17 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
   // The grid: the tile width (from the number of columns) that gives the largest tiles for
   // this many people in this space (16:9 for video, 4:3 for voice); on small screens tiles
   // keep a usable size and the grid scrolls.
-  // The grid's size comes from the ResizeObserver: reading it from the element (clientWidth)
-  // would make the browser lay the page out right there, in the middle of whatever changed
+  // The grid's size and gap come from the ResizeObserver, which reports them with the page
+  // laid out: reading them from the element (clientWidth, getComputedStyle) would make the
+  // browser work out its styles and layout right there, in the middle of whatever changed
   // the count (the welcome, a newcomer), and again once the rest of that change is in.
-  let box = { width: 0, height: 0 }; // the content box, as last observed
+  let box = { width: 0, height: 0, gap: 0 }; // the content box, as last observed
   function layout() {
     const container = ui.tiles;
     const count = container.children.length;
     container.dataset.count = String(count);
-    const { width, height } = box;
+    const { width, height, gap } = box;
     if (width <= 0 || count === 0) return;
-    const gap = parseFloat(getComputedStyle(container).columnGap) || 0;
     const aspect = isVoice ? 4 / 3 : 16 / 9;
     const minWidth = Math.min(width, isVoice ? 130 : 150);
     let best = { columns: 1, size: 0 };
@@ -281,7 +281,8 @@ export function setupTiles({ ui, config, isVoice, session, local }) {
   }
 
   new ResizeObserver(([entry]) => {
-    box = { width: entry.contentRect.width, height: entry.contentRect.height };
+    const gap = parseFloat(getComputedStyle(ui.tiles).columnGap) || 0;
+    box = { width: entry.contentRect.width, height: entry.contentRect.height, gap };
     layout();
   }).observe(ui.tiles);
 

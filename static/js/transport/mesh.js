@@ -318,7 +318,7 @@ export class MeshTransport extends Emitter {
   makePrimed(tracks) {
     const pc = this.spare || new RTCPeerConnection(this.iceConfig);
     this.spare = null;
-    this.prepareSpare(); // for answering those who come after us
+    this.prepareSpare(SPARE_AFTER_MS); // for answering those who come after us
     /** @type {Primed} */
     const primed = {
       pc,
@@ -539,7 +539,7 @@ export class MeshTransport extends Emitter {
     const spare = this.spare;
     this.spare = null;
     // The next one later: made now, it would hold the page up while this one negotiates.
-    setTimeout(() => this.prepareSpare(), SPARE_AFTER_MS);
+    this.prepareSpare(SPARE_AFTER_MS);
     if (spare && spare.signalingState !== "closed" && this.spareFits(spare)) {
       try {
         spare.setConfiguration(this.iceConfig);
@@ -552,20 +552,25 @@ export class MeshTransport extends Emitter {
     return new RTCPeerConnection(this.iceConfig);
   }
 
-  prepareSpare() {
+  // `after` ms from now, once the page is idle. (A page is "idle" between two frames even
+  // while a call is starting, and the spare's addTrack waits for the WebRTC thread, busiest
+  // then: while a connection is being set up it waits SPARE_AFTER_MS.)
+  prepareSpare(after = 0) {
     if (this.spare || this.sparePending) return;
     this.sparePending = true;
     const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 200));
-    whenIdle(() => {
-      this.sparePending = false;
-      if (this.spare) return;
-      const pc = new RTCPeerConnection(this.iceConfig);
-      for (const kind of this.local.kinds) {
-        const track = this.local.track(kind);
-        if (track) pc.addTrack(track, this.local.stream);
-      }
-      this.spare = pc;
-    });
+    setTimeout(() => {
+      whenIdle(() => {
+        this.sparePending = false;
+        if (this.spare) return;
+        const pc = new RTCPeerConnection(this.iceConfig);
+        for (const kind of this.local.kinds) {
+          const track = this.local.track(kind);
+          if (track) pc.addTrack(track, this.local.stream);
+        }
+        this.spare = pc;
+      });
+    }, after);
   }
 
   // The spare sends what we send now, or nothing yet (our tracks then go in as they do on
@@ -587,7 +592,13 @@ export class MeshTransport extends Emitter {
     if (!this.spare || this.spareFits(this.spare, true)) return;
     this.spare.close();
     this.spare = null;
-    this.prepareSpare();
+    this.prepareSpare(this.settling() ? SPARE_AFTER_MS : 0);
+  }
+
+  // A connection is being set up: one made ahead waits for its welcome, or one is not yet
+  // connected.
+  settling() {
+    return this.primed !== null || this.withConnection().some((link) => link.pc?.connectionState !== "connected");
   }
 
   /** @param {Link} link @param {Primed | null} [primed]  made ahead: its pc, channels and offer */
