@@ -297,7 +297,7 @@ export class CallSession extends Emitter {
     this.leaving = true;
     await Promise.all(this.emit("leaving")); // a recording is saved first, for one
     this.removeAll();
-    this.transport.unprime?.();
+    this.transport.unprime?.(false);
     this.local.stop();
     await this.signaling.leave();
     return true;
@@ -507,7 +507,7 @@ export class CallSession extends Emitter {
         return;
       }
       this.removeAll();
-      this.transport.unprime?.();
+      this.transport.unprime?.(false);
       this.ended = true;
       this.local.stop();
       this.setPhase("closed", close);

@@ -28,6 +28,7 @@
 //   transport.configure({selfId, iceServers, iceTransportPolicy}); // every welcome
 //   transport.connect(id);     // start media with this participant (we are the newcomer)
 //   transport.unprime();       // the welcome's connections are made: drop what was not used
+//                              // (unprime(false): the call ends)
 //   transport.resume(id);      // our seat was resumed: check this participant's media
 //   transport.remove(id);      // they left: their media ends
 //   transport.removeAll();     // our seat is gone (left, refused, a fresh join)
@@ -125,7 +126,7 @@
  * @property {(id: string, layer: "low" | "medium" | "high") => boolean} preferLayer  false: nothing to choose
  * @property {(id: string) => RTCPeerConnection[]} connections  for the debug handle only (window.confab)
  * @property {(tracks: MediaStreamTrack[]) => void} [prime]   optional (mesh)
- * @property {() => void} [unprime]                           optional (mesh)
+ * @property {(refresh?: boolean) => void} [unprime]         optional (mesh); refresh: false when the call ends
  * @property {(label: string, init: RTCDataChannelInit) => void} [declareChannel]  optional (mesh)
  * @property {(type: string, handler: (event: any) => any) => () => void} on
  *   Events: "track" and "track-removed" (TrackEvent), "connection" (ConnectionEvent),

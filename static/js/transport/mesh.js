@@ -216,7 +216,10 @@ export class MeshTransport extends Emitter {
     this.polling = false; // a stats round is under way
     /** @type {RTCPeerConnection | null} made ahead of need (newConnection) */
     this.spare = null;
-    this.sparePending = false;
+    /** @type {number | null} when the next spare is due (performance.now()), if one is */
+    this.spareDue = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.spareTimer = undefined;
     this.prepareSpare();
 
     for (const type of /** @type {const} */ (["offer", "answer"])) {
@@ -307,7 +310,7 @@ export class MeshTransport extends Emitter {
     whenIdle(
       () => {
         if (generation !== this.primeGeneration || this.selfId !== null) return;
-        this.unprime();
+        this.unprime(false);
         this.primed = this.makePrimed(tracks);
       },
       { timeout: PRIME_IDLE_TIMEOUT_MS },
@@ -318,7 +321,6 @@ export class MeshTransport extends Emitter {
   makePrimed(tracks) {
     const pc = this.spare || new RTCPeerConnection(this.iceConfig);
     this.spare = null;
-    this.prepareSpare(SPARE_AFTER_MS); // for answering those who come after us
     /** @type {Primed} */
     const primed = {
       pc,
@@ -382,10 +384,13 @@ export class MeshTransport extends Emitter {
   }
 
   // Nobody to offer to (an empty room), or gone before the welcome: nothing made ahead stays.
-  unprime() {
+  // After a welcome (`refresh`), the spare for answering those who come after us is made
+  // again with our tracks.
+  unprime(refresh = true) {
     this.primeGeneration += 1;
     this.primed?.pc.close();
     this.primed = null;
+    if (refresh) this.refreshSpare();
   }
 
   // The offer made ahead goes to them, with the candidates it gathered that are not in it:
@@ -556,12 +561,15 @@ export class MeshTransport extends Emitter {
   // while a call is starting, and the spare's addTrack waits for the WebRTC thread, busiest
   // then: while a connection is being set up it waits SPARE_AFTER_MS.)
   prepareSpare(after = 0) {
-    if (this.spare || this.sparePending) return;
-    this.sparePending = true;
+    const due = performance.now() + after;
+    if (this.spare || (this.spareDue !== null && this.spareDue <= due)) return;
+    clearTimeout(this.spareTimer); // one due later: this one comes first
+    this.spareDue = due;
     const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 200));
-    setTimeout(() => {
+    this.spareTimer = setTimeout(() => {
       whenIdle(() => {
-        this.sparePending = false;
+        if (this.spareDue !== due) return; // superseded
+        this.spareDue = null;
         if (this.spare) return;
         const pc = new RTCPeerConnection(this.iceConfig);
         for (const kind of this.local.kinds) {
@@ -586,19 +594,21 @@ export class MeshTransport extends Emitter {
     });
   }
 
-  // Our tracks changed (devices came, one was switched or lost): a spare that does not hold
-  // them is made again.
+  // Our tracks changed (devices came, one was switched or lost), or our first connections
+  // are made (unprime): a spare that does not hold our tracks is made again. Not before the
+  // welcome: the preview's tracks are not the call's yet, and the connection made ahead
+  // needs the page's time more.
   refreshSpare() {
-    if (!this.spare || this.spareFits(this.spare, true)) return;
-    this.spare.close();
+    if (this.selfId === null) return;
+    if (this.spare && this.spareFits(this.spare, true)) return;
+    this.spare?.close();
     this.spare = null;
     this.prepareSpare(this.settling() ? SPARE_AFTER_MS : 0);
   }
 
-  // A connection is being set up: one made ahead waits for its welcome, or one is not yet
-  // connected.
+  // A connection is being set up (not yet connected).
   settling() {
-    return this.primed !== null || this.withConnection().some((link) => link.pc?.connectionState !== "connected");
+    return this.withConnection().some((link) => link.pc?.connectionState !== "connected");
   }
 
   /** @param {Link} link @param {Primed | null} [primed]  made ahead: its pc, channels and offer */
