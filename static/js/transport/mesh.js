@@ -50,6 +50,8 @@ const STATS_EVERY_MS = 2000;
 // A connection is made ahead for the next person (newConnection) this long after the last
 // one was taken, once the page is idle.
 const SPARE_AFTER_MS = 3000;
+// Remote tracks are announced when the page is idle after a negotiation, or after this.
+const ANNOUNCE_WITHIN_MS = 100;
 // A new connection's video bitrate is capped (capBitrates) this long after it connects.
 const CAP_AFTER_MS = 1000;
 // The pre-join screen's connection (prime) is made once the page is idle, or after this.
@@ -76,6 +78,8 @@ const PRIME_IDLE_TIMEOUT_MS = 500;
  * @property {number} rebuilds
  * @property {string | null} mainStreamId  the stream id of their microphone track (msid)
  * @property {Map<MediaStreamTrack, import("./index.js").TrackSource>} tracks  remote tracks announced on this connection
+ * @property {boolean} holding          a description of theirs is being handled: new remote tracks wait
+ * @property {{pc: RTCPeerConnection, track: MediaStreamTrack, source: import("./index.js").TrackSource}[]} held
  */
 
 /**
@@ -103,6 +107,8 @@ function makeLink(id, polite) {
     rebuilds: 0,
     mainStreamId: null,
     tracks: new Map(),
+    holding: false,
+    held: [],
   };
 }
 
@@ -226,7 +232,7 @@ export class MeshTransport extends Emitter {
       signaling.on(type, (message) => {
         if (!this.accept(message.from)) return;
         const link = this.ensureLink(message.from);
-        this.enqueue(link, () => this.handleDescription(link, { type, sdp: message.sdp }));
+        this.enqueue(link, () => this.holdingTracks(link, () => this.handleDescription(link, { type, sdp: message.sdp })));
       });
     }
     signaling.on("candidate", (message) => {
@@ -802,12 +808,41 @@ export class MeshTransport extends Emitter {
     this.repaired(link);
     link.pc?.close();
     link.pc = null;
+    for (const { track } of link.held.splice(0)) link.tracks.delete(track); // never announced
     const gone = [...link.tracks];
     link.tracks.clear();
     for (const [track, source] of gone) this.emit("track-removed", { id: link.id, track, source });
   }
 
   // --- Negotiation ------------------------------------------------------------------------
+
+  // Their remote tracks are announced ("track") once their description has been handled
+  // (our answer sent, or their answer applied) and the page is idle, not from inside it:
+  // the page's handlers (a video element, a level meter, a speaker) take it 5-10 ms, and
+  // the answer, our first candidates and the ICE checks would wait for them while the call
+  // starts. A track announced a few tens of milliseconds later is not late: its first frame
+  // is ~100 ms away (docs/performance.md).
+  /** @param {Link} link @param {() => Promise<void>} task */
+  async holdingTracks(link, task) {
+    link.holding = true;
+    try {
+      await task();
+    } finally {
+      link.holding = false;
+      if (link.held.length) {
+        const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 0));
+        whenIdle(() => this.announceHeld(link), { timeout: ANNOUNCE_WITHIN_MS });
+      }
+    }
+  }
+
+  /** @param {Link} link */
+  announceHeld(link) {
+    if (link.holding) return; // another description came meanwhile: announced after it
+    for (const { pc, track, source } of link.held.splice(0)) {
+      if (link.pc === pc && link.tracks.has(track)) this.emit("track", { id: link.id, track, source });
+    }
+  }
 
   /** @param {Link} link @param {() => Promise<void>} task */
   enqueue(link, task) {
@@ -1034,7 +1069,8 @@ export class MeshTransport extends Emitter {
     /** @type {import("./index.js").TrackSource} */
     const source = track.kind === "audio" ? "mic" : this.isScreen(link, pc, track) ? "screen" : "camera";
     link.tracks.set(track, source);
-    this.emit("track", { id: link.id, track, source });
+    if (link.holding) link.held.push({ pc, track, source });
+    else this.emit("track", { id: link.id, track, source });
   }
 
   /** @param {Link} link @param {RTCPeerConnection} pc @param {MediaStreamTrack} track */
