@@ -151,7 +151,9 @@ def test_a_screen_shared_from_one_engine_reaches_the_other_and_a_late_joiner(
     alice.page.get_by_role("button", name="Stop sharing your screen").click()
     for viewer in (bob, charlie):
         expect(screen_tile(viewer, alice_id)).to_have_count(0)
-    assert alice.page.evaluate(SHARING_JS) == [1, 1]
+    # The viewers drop the tile on Alice's `media`; her connections let the screen go on
+    # their own time (each sender's replaceTrack): wait for that.
+    alice.page.wait_for_function(f"() => JSON.stringify(({SHARING_JS})()) === '[1,1]'")
     # And the other way: Bob shares back to Alice, on the connection they already have.
     bob.page.get_by_role("button", name="Share your screen").click()
     wait_for_screen_frames(alice, bob.peer_id(), any_size=True)

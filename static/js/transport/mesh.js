@@ -1038,21 +1038,26 @@ export class MeshTransport extends Emitter {
     }
   }
 
+  // Every connection at once, not one after the other.
   /** @param {MediaStreamTrack} old */
   async unshareScreen(old) {
+    const stops = [];
     for (const link of this.withConnection()) {
       const pc = link.pc;
       if (!pc || pc.connectionState === "closed") continue;
       for (const transceiver of pc.getTransceivers()) {
         if (transceiver.sender.track !== old) continue;
-        try {
-          await transceiver.sender.replaceTrack(null);
-          if (live(transceiver)) transceiver.direction = "recvonly";
-        } catch (error) {
-          console.warn("mesh: stopping the screen on a connection failed", error);
-        }
+        stops.push(
+          transceiver.sender.replaceTrack(null).then(
+            () => {
+              if (live(transceiver)) transceiver.direction = "recvonly";
+            },
+            (error) => console.warn("mesh: stopping the screen on a connection failed", error),
+          ),
+        );
       }
     }
+    await Promise.all(stops);
   }
 
   // --- Their tracks -----------------------------------------------------------------------
