@@ -166,14 +166,18 @@ export class CallSession extends Emitter {
     return true;
   }
 
-  /** @param {string} id @param {{name?: string, media?: any, hand?: string | null}} [info] */
-  ensure(id, info = {}) {
+  /**
+   * @param {string} id @param {{name?: string, media?: any, hand?: string | null}} [info]
+   * @param {Participant[] | null} [later]  someone new is told of (participant-added) when
+   *   the caller says (announce), not now
+   */
+  ensure(id, info = {}, later = null) {
     let participant = this.participants.get(id);
     if (!participant) {
       participant = makeParticipant(id, info, this.isVoice, this.someone);
       this.participants.set(id, participant);
-      this.emit("participant-added", participant);
-      if (participant.hand) this.emitHands(null);
+      if (later) later.push(participant);
+      else this.announce([participant]);
     } else if (info.name || info.media || info.hand !== undefined) {
       if (info.name) participant.name = info.name;
       if (info.media) Object.assign(participant.media, info.media);
@@ -183,6 +187,15 @@ export class CallSession extends Emitter {
       if (handMoved) this.emitHands(null);
     }
     return participant;
+  }
+
+  /** @param {Participant[]} added */
+  announce(added) {
+    for (const participant of added) {
+      if (this.participants.get(participant.id) !== participant) continue; // gone meanwhile
+      this.emit("participant-added", participant);
+      if (participant.hand) this.emitHands(null);
+    }
   }
 
   /** @param {string} id */
@@ -394,13 +407,18 @@ export class CallSession extends Emitter {
         for (const id of [...this.participants.keys()]) if (!present.has(id)) this.remove(id);
       }
       // The server may still hold our previous seat for a while after a drop: not a person.
+      // The page hears of the people listed after our offers to them have gone out (their
+      // tiles take it a few milliseconds each).
+      /** @type {Participant[]} */
+      const added = [];
       const listed = (welcome.peers || [])
         .filter((/** @type {any} */ info) => !this.pastSelfIds.has(info.peer_id))
-        .map((/** @type {any} */ info) => this.ensure(info.peer_id, { ...info, hand: info.hand ?? null }).id);
+        .map((/** @type {any} */ info) => this.ensure(info.peer_id, { ...info, hand: info.hand ?? null }, added).id);
       this.mediaReady = this.mediaReady || this.acquireMedia();
       // With our devices ready (taken at the Join click), the calls start before the page
       // shows the call: the browser makes our offers while the page lays itself out.
       if (this.mediaSettled) this.startCalls(listed, resumed);
+      this.announce(added);
       this.emit("recordings", { changed: null });
       if (welcome.room) this.emit("room", { ...this.room });
       this.setWaitingQueue(welcome.waiting);
