@@ -169,7 +169,7 @@ export class CallSession extends Emitter {
   /**
    * @param {string} id @param {{name?: string, media?: any, hand?: string | null}} [info]
    * @param {Participant[] | null} [later]  someone new is told of (participant-added) when
-   *   the caller says (announce), not now
+   *   the caller says (introduce), not now
    */
   ensure(id, info = {}, later = null) {
     let participant = this.participants.get(id);
@@ -177,7 +177,7 @@ export class CallSession extends Emitter {
       participant = makeParticipant(id, info, this.isVoice, this.someone);
       this.participants.set(id, participant);
       if (later) later.push(participant);
-      else this.announce([participant]);
+      else this.introduce([participant]);
     } else if (info.name || info.media || info.hand !== undefined) {
       if (info.name) participant.name = info.name;
       if (info.media) Object.assign(participant.media, info.media);
@@ -190,7 +190,7 @@ export class CallSession extends Emitter {
   }
 
   /** @param {Participant[]} added */
-  announce(added) {
+  introduce(added) {
     for (const participant of added) {
       if (this.participants.get(participant.id) !== participant) continue; // gone meanwhile
       this.emit("participant-added", participant);
@@ -418,7 +418,7 @@ export class CallSession extends Emitter {
       // With our devices ready (taken at the Join click), the calls start before the page
       // shows the call: the browser makes our offers while the page lays itself out.
       if (this.mediaSettled) this.startCalls(listed, resumed);
-      this.announce(added);
+      this.introduce(added);
       this.emit("recordings", { changed: null });
       if (welcome.room) this.emit("room", { ...this.room });
       this.setWaitingQueue(welcome.waiting);

@@ -626,7 +626,8 @@ export class MeshTransport extends Emitter {
     link.generation += 1;
     const { id, generation } = link;
     pc.addEventListener("track", ({ track, streams }) => this.remoteTrack(link, pc, track, streams));
-    // Before anything is negotiated: a negotiated data channel made now is in the first offer.
+    // The declared channels exist already (in the first offer, even one made ahead);
+    // openChannel hands them out, and makes any other channel asked for.
     this.emit("datalink", {
       id,
       link: {
@@ -926,6 +927,10 @@ export class MeshTransport extends Emitter {
         await pc.setLocalDescription({ type: "answer", sdp });
       }
       this.signaling.send({ type: "answer", to: link.id, sdp: pc.localDescription?.sdp });
+      // A track of ours that their offer had no m-line for (the spare holds our tracks from
+      // before): an offer of ours adds one. negotiationneeded would not say so, since the
+      // spare raised it before anyone listened and nothing has lowered it since.
+      if (pc.getTransceivers().some((t) => t.mid === null && t.sender.track && live(t))) this.makeOffer(link, pc);
     }
     await Promise.all(added);
   }
