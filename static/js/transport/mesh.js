@@ -136,6 +136,14 @@ function iceKey(config) {
   return JSON.stringify([urls, config.iceTransportPolicy || "all"]);
 }
 
+// `run` once the page is idle (at the latest `timeout` ms from now, if given); a browser
+// without requestIdleCallback (Safari) runs it `fallbackMs` from now.
+/** @param {() => void} run @param {number | undefined} timeout @param {number} fallbackMs */
+function whenIdle(run, timeout, fallbackMs) {
+  if (window.requestIdleCallback) window.requestIdleCallback(run, timeout === undefined ? undefined : { timeout });
+  else setTimeout(run, fallbackMs);
+}
+
 /** @param {RTCIceCandidate} candidate */
 function candidateFacts(candidate) {
   return {
@@ -312,14 +320,14 @@ export class MeshTransport extends Emitter {
   /** @param {MediaStreamTrack[]} tracks */
   prime(tracks) {
     const generation = ++this.primeGeneration;
-    const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 50));
     whenIdle(
       () => {
         if (generation !== this.primeGeneration || this.selfId !== null) return;
         this.unprime(false);
         this.primed = this.makePrimed(tracks);
       },
-      { timeout: PRIME_IDLE_TIMEOUT_MS },
+      PRIME_IDLE_TIMEOUT_MS,
+      50,
     );
   }
 
@@ -571,19 +579,22 @@ export class MeshTransport extends Emitter {
     if (this.spare || (this.spareDue !== null && this.spareDue <= due)) return;
     clearTimeout(this.spareTimer); // one due later: this one comes first
     this.spareDue = due;
-    const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 200));
     this.spareTimer = setTimeout(() => {
-      whenIdle(() => {
-        if (this.spareDue !== due) return; // superseded
-        this.spareDue = null;
-        if (this.spare) return;
-        const pc = new RTCPeerConnection(this.iceConfig);
-        for (const kind of this.local.kinds) {
-          const track = this.local.track(kind);
-          if (track) pc.addTrack(track, this.local.stream);
-        }
-        this.spare = pc;
-      });
+      whenIdle(
+        () => {
+          if (this.spareDue !== due) return; // superseded
+          this.spareDue = null;
+          if (this.spare) return;
+          const pc = new RTCPeerConnection(this.iceConfig);
+          for (const kind of this.local.kinds) {
+            const track = this.local.track(kind);
+            if (track) pc.addTrack(track, this.local.stream);
+          }
+          this.spare = pc;
+        },
+        undefined,
+        200,
+      );
     }, after);
   }
 
@@ -830,10 +841,7 @@ export class MeshTransport extends Emitter {
       await task();
     } finally {
       link.holding = false;
-      if (link.held.length) {
-        const whenIdle = window.requestIdleCallback || ((/** @type {() => void} */ run) => setTimeout(run, 0));
-        whenIdle(() => this.announceHeld(link), { timeout: ANNOUNCE_WITHIN_MS });
-      }
+      if (link.held.length) whenIdle(() => this.announceHeld(link), ANNOUNCE_WITHIN_MS, 0);
     }
   }
 
