@@ -261,7 +261,8 @@ class Browsers:
 
         def on_console(message: ConsoleMessage) -> None:
             text = message.text
-            if message.type in ("error", "warning"):
+            # Warnings, errors and the transport's account of its repairs ("mesh: ...").
+            if message.type in ("error", "warning") or text.startswith("mesh:"):
                 who.console.append(f"{message.type}: {text}"[:300])
             if text.startswith(CSP_REPORT) and text.endswith(" > eval"):
                 return  # the driver's own (a screenshot hides the caret with a <style>)
@@ -319,7 +320,8 @@ async () => {
   for (const [id, peer] of window.confab.peers) {
     const row = {id, name: peer.name, state: peer.pc ? peer.pc.connectionState : "none",
                  framesDecoded: 0, audioPackets: 0, outboundVideo: 0, outboundAudio: 0,
-                 videoTransceivers: 0, sendingVideo: 0};
+                 videoTransceivers: 0, sendingVideo: 0,
+                 iceRestarts: peer.iceRestarts, rebuilds: peer.rebuilds};
     if (peer.pc) {
       const stats = await peer.pc.getStats();
       stats.forEach((r) => {
@@ -581,7 +583,9 @@ class Person:
                 timeout=timeout,
             )
         except Exception as error:
-            raise AssertionError(f"{self.name}: media did not flow: {self.stats()}") from error
+            raise AssertionError(
+                f"{self.name}: media did not flow: {self.stats()}; console: {self.console[-10:]}"
+            ) from error
 
     def message_box(self) -> Locator:
         return self.page.get_by_role("textbox", name="Message")

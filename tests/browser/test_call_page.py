@@ -194,11 +194,13 @@ def test_three_people_each_decode_two_remote_videos(
     room_url = alice.create_room(for_pair("Design review", engines))
     bob.join(room_url)
     charlie.join(room_url)
-    for someone in (alice, bob, charlie):
+    everyone = (alice, bob, charlie)
+    for someone in everyone:
+        # Both connections connected, decoding video and receiving audio (a second read of
+        # the counters could see Firefox start them again after an ICE restart under load).
         someone.wait_for_media(2)
-        rows = someone.stats()
-        assert len(rows) == 2
-        assert all(row["framesDecoded"] > 0 and row["audioPackets"] > 0 for row in rows), rows
+        names = sorted(row["name"] for row in someone.stats())
+        assert names == sorted(other.name for other in everyone if other is not someone)
 
     # A lived-in call for the screenshots: a few messages, someone muted.
     bob.say("Morning all! Slides are in the shared folder.")

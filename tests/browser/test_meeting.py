@@ -449,6 +449,8 @@ def test_a_moderator_records_the_meeting_everyone_sees_it_and_the_file_lasts_as_
     else:
         stop.click()  # Playwright over BiDi reports no downloads: the page's copy is read
     elapsed = time.monotonic() - started
+    # The file is made once the recorder has stopped, a moment after the click.
+    alice.page.wait_for_function("() => window.__saved !== undefined")
     kept = alice.page.evaluate("async () => await window.__saved")
     saved = tmp_path / kept["name"]
     saved.write_bytes(base64.b64decode(kept["bytes"]))
