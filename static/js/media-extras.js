@@ -137,7 +137,11 @@ export function setupQuality({ session, transport, tiles }) {
     const remote = pair && byId.get(pair.remoteCandidateId);
     const now = performance.now();
     const previous = samples.get(id);
-    const before = previous && previous.generation === generation ? previous : null;
+    // A sample to compare with: of the same connection, and with counters that did not go
+    // down (Firefox starts those of what it receives again when it sets its own sender's
+    // parameters, as the mesh's bitrate cap does a second after connecting).
+    const counted = previous && received >= previous.received && bytesIn >= previous.bytesIn && bytesOut >= previous.bytesOut;
+    const before = previous && previous.generation === generation && counted ? previous : null;
     samples.set(id, { generation, now, lost, received, bytesIn, bytesOut });
     const seconds = before ? (now - before.now) / 1000 : 0;
     const dLost = before ? Math.max(0, lost - before.lost) : 0;

@@ -342,6 +342,14 @@ async () => {
 }
 """
 
+# The bitrate cap of each camera sender's encoder, for every connection (the mesh sets it
+# a moment after a connection connects; null before).
+VIDEO_CAPS_JS = """
+() => window.confab.connections().flatMap((pc) => pc.getSenders()
+  .filter((sender) => sender.track && sender.track.kind === "video")
+  .map((sender) => (sender.getParameters().encodings[0] || {}).maxBitrate ?? null))
+"""
+
 # wait_for_function does not await promises, so the predicate starts a getStats round in the
 # background and answers with the last finished one (`key` is unique per wait).
 MEDIA_FLOWS_JS = """
@@ -586,6 +594,19 @@ class Person:
             raise AssertionError(
                 f"{self.name}: media did not flow: {self.stats()}; console: {self.console[-10:]}"
             ) from error
+
+    def wait_for_bitrate_caps(self, bitrate: int, senders: int) -> None:
+        """Each of `senders` camera senders has its encoder capped at `bitrate` bit/s."""
+        expected = [bitrate] * senders
+        try:
+            self.page.wait_for_function(
+                f"(expected) => JSON.stringify(({VIDEO_CAPS_JS})()) === JSON.stringify(expected)",
+                arg=expected,
+                polling=200,
+            )
+        except PlaywrightTimeoutError as error:
+            caps = self.page.evaluate(VIDEO_CAPS_JS)
+            raise AssertionError(f"{self.name}: bitrate caps {caps}, not {expected}") from error
 
     def message_box(self) -> Locator:
         return self.page.get_by_role("textbox", name="Message")

@@ -46,6 +46,11 @@ def test_two_people_in_a_video_room_created_from_the_lobby_see_and_hear_each_oth
     expect(bob.page).to_have_url(room_url)
     bob.wait_joined()
 
+    # Two people: one copy of the camera each, with the most bitrate. The page sets it a
+    # moment after connecting, and Firefox then starts its counters of what it receives
+    # again: they are read after that.
+    for me in (alice, bob):
+        me.wait_for_bitrate_caps(1_500_000, senders=1)
     alice.wait_for_media(1)
     bob.wait_for_media(1)
     for me, other in ((alice, bob), (bob, alice)):
@@ -196,11 +201,16 @@ def test_three_people_each_decode_two_remote_videos(
     charlie.join(room_url)
     everyone = (alice, bob, charlie)
     for someone in everyone:
-        # Both connections connected, decoding video and receiving audio (a second read of
-        # the counters could see Firefox start them again after an ICE restart under load).
+        # A copy of the camera for each of the others, each with less bitrate than in a call
+        # of two (Firefox starts its receive counters again when it sets that: read after).
+        someone.wait_for_bitrate_caps(800_000, senders=2)
+    for someone in everyone:
         someone.wait_for_media(2)
-        names = sorted(row["name"] for row in someone.stats())
-        assert names == sorted(other.name for other in everyone if other is not someone)
+        rows = someone.stats()
+        assert sorted(row["name"] for row in rows) == sorted(
+            other.name for other in everyone if other is not someone
+        )
+        assert all(row["framesDecoded"] > 0 and row["audioPackets"] > 0 for row in rows), rows
 
     # A lived-in call for the screenshots: a few messages, someone muted.
     bob.say("Morning all! Slides are in the shared folder.")

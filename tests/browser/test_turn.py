@@ -227,6 +227,10 @@ def test_a_relay_only_call_goes_through_coturn_on_both_sides_and_the_panel_shows
         bob = people.person("Bob", engine=engines[1])
         room_url = alice.create_room("Relayed")
         bob.join(room_url)
+        # Read once the page has capped the bitrate (a moment after connecting), which makes
+        # Firefox start its counters of what it receives again.
+        for me in (alice, bob):
+            me.wait_for_bitrate_caps(1_500_000, senders=1)
         alice.wait_for_media(1)
         bob.wait_for_media(1)
 
