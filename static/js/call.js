@@ -183,8 +183,10 @@ async function start() {
   tiles.paintOwn();
   tiles.layout();
   await experience.beforeJoin(); // the pre-join screen: preview, devices, who is here, Join
-  if (experience.previewHeld()) session.takeDevices();
+  // The socket first: the server's join takes longer than handing the preview's devices
+  // to the call, and the welcome waits for them if it comes first.
   signaling.connect();
+  if (experience.previewHeld()) session.takeDevices();
 }
 
 start();

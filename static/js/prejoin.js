@@ -352,11 +352,13 @@ export function setupPrejoin({ config, isVoice, ui }, devices) {
       event.preventDefault();
       join.disabled = true;
       devices.save({ micOff: micOff.input.checked, camOff: !isVoice && camOff.input.checked });
-      // Whatever is still opening joins the call too; then the screen goes.
+      // Whatever is still opening joins the call too. The call starts (its socket opens)
+      // first; the screen goes right after, in a task of its own: taking its video and
+      // meter down costs the socket two milliseconds.
       opening.finally(() => {
-        close();
         resumeAudio();
         resolve();
+        setTimeout(close);
       });
     });
     window.addEventListener("pagehide", () => {
