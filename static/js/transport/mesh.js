@@ -136,6 +136,42 @@ function iceKey(config) {
   return JSON.stringify([urls, config.iceTransportPolicy || "all"]);
 }
 
+// What a connection was made or last configured with (ICE servers with their credentials,
+// and the policy): setConfiguration waits for the browser's WebRTC thread, the busiest
+// thread while a call starts (2-5 ms of the page's time each, measured), so a connection
+// that has these very settings already is left as it is.
+/** @type {WeakMap<RTCPeerConnection, string>} */
+const configuredWith = new WeakMap();
+
+// One transport for all of a connection's media and channels from the first offer on
+// ("max-bundle"): the default gathers and sends candidates for each m-line until the
+// answer agrees to bundle, three times the candidates for the other side to add, each
+// addIceCandidate waiting for its WebRTC thread while the call starts. Every browser we
+// support bundles.
+const BUNDLE = { bundlePolicy: /** @type {RTCBundlePolicy} */ ("max-bundle") };
+
+/** @param {RTCConfiguration} config */
+function newPeerConnection(config) {
+  const pc = new RTCPeerConnection({ ...config, ...BUNDLE });
+  configuredWith.set(pc, JSON.stringify(config));
+  return pc;
+}
+
+/** @param {RTCPeerConnection} pc @param {RTCConfiguration} config */
+function configurePeerConnection(pc, config) {
+  const settings = JSON.stringify(config);
+  if (configuredWith.get(pc) === settings) return;
+  pc.setConfiguration({ ...config, ...BUNDLE }); // the same policy, or it throws
+  configuredWith.set(pc, settings);
+}
+
+// The part of an ICE candidate line that names it (foundation, component, transport,
+// priority, address, port, type): the SDP's copy lacks the `ufrag` the event's has.
+/** @param {string} line */
+function candidateName(line) {
+  return line.replace(/^a=/, "").split(" ").slice(0, 8).join(" ");
+}
+
 // `run` once the page is idle (at the latest `timeout` ms from now, if given); a browser
 // without requestIdleCallback (Safari) runs it `fallbackMs` from now.
 /** @param {() => void} run @param {number | undefined} timeout @param {number} fallbackMs */
@@ -257,7 +293,7 @@ export class MeshTransport extends Emitter {
       this.iceConfig = { ...this.iceConfig, iceServers: message.ice_servers };
       for (const link of this.links.values()) {
         try {
-          link.pc?.setConfiguration(this.iceConfig);
+          if (link.pc) configurePeerConnection(link.pc, this.iceConfig);
         } catch (error) {
           console.warn("mesh: new ICE servers refused", error);
         }
@@ -333,7 +369,7 @@ export class MeshTransport extends Emitter {
 
   /** @param {MediaStreamTrack[]} tracks @returns {Primed} */
   makePrimed(tracks) {
-    const pc = this.spare || new RTCPeerConnection(this.iceConfig);
+    const pc = this.spare || newPeerConnection(this.iceConfig);
     this.spare = null;
     /** @type {Primed} */
     const primed = {
@@ -386,7 +422,7 @@ export class MeshTransport extends Emitter {
       primed.pc.close();
       return null;
     }
-    primed.pc.setConfiguration(this.iceConfig); // the seat's credentials, for later gathering
+    configurePeerConnection(primed.pc, this.iceConfig); // the seat's credentials, for later gathering
     for (const transceiver of primed.pc.getTransceivers()) {
       const track = this.local.track(/** @type {any} */ (transceiver.receiver.track.kind));
       // A device switched since (the same kind): the same sender carries it, no renegotiation.
@@ -426,8 +462,9 @@ export class MeshTransport extends Emitter {
     this.signaling.send({ type: "offer", to: link.id, sdp });
     link.offerSerial += 1;
     this.retryOffer(link, pc, link.offerSerial);
+    const inOffer = new Set((sdp.match(/^a=candidate:.*$/gm) || []).map(candidateName));
     for (const candidate of primed.candidates.splice(0)) {
-      if (!sdp.includes(candidate.candidate)) this.signaling.send({ type: "candidate", to: link.id, candidate: candidate.toJSON() });
+      if (!inOffer.has(candidateName(candidate.candidate))) this.signaling.send({ type: "candidate", to: link.id, candidate: candidate.toJSON() });
       this.emit("candidate", { id: link.id, candidate: candidateFacts(candidate) });
     }
     for (const error of primed.errors.splice(0)) this.emitCandidateError(link.id, error);
@@ -561,14 +598,14 @@ export class MeshTransport extends Emitter {
     this.prepareSpare(SPARE_AFTER_MS);
     if (spare && spare.signalingState !== "closed" && this.spareFits(spare)) {
       try {
-        spare.setConfiguration(this.iceConfig);
+        configurePeerConnection(spare, this.iceConfig);
         return spare;
       } catch (error) {
         console.warn("mesh: the connection made ahead refused the configuration", error);
       }
     }
     spare?.close();
-    return new RTCPeerConnection(this.iceConfig);
+    return newPeerConnection(this.iceConfig);
   }
 
   // `after` ms from now, once the page is idle. (A page is "idle" between two frames even
@@ -585,7 +622,7 @@ export class MeshTransport extends Emitter {
           if (this.spareDue !== due) return; // superseded
           this.spareDue = null;
           if (this.spare) return;
-          const pc = new RTCPeerConnection(this.iceConfig);
+          const pc = newPeerConnection(this.iceConfig);
           for (const kind of this.local.kinds) {
             const track = this.local.track(kind);
             if (track) pc.addTrack(track, this.local.stream);
